@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The driver ops table. A driver turns a validated Spec into a running
+ * workload and back. The container driver (drivers/container) implements it
+ * now; the microVM driver (drivers/vm) plugs in the same way later, chosen by
+ * spec.isolation.
+ *
+ * Every run is owned by a per-workload supervisor process, berth-shim
+ * (drivers/shim), not by berthd: the shim holds the workload's stdio, writes
+ * the size-bounded log and records the exit status durably before it exits.
+ * berthd only watches the shim through a pidfd, so it can exit, restart and
+ * re-adopt runs without touching them.
+ *
+ * Per-workload directory, <root>/workloads/<name>/ (persistent, survives
+ * berthd restarts; removed by ops->remove):
+ *   config.json   what the shim needs (written by ops->start, read by the shim)
+ *   state.json    written atomically by the shim once the workload runs:
+ *                 shim pid + start time, workload pid + start time, boot id
+ *   exit.json     written atomically (tmp, fsync, rename, fsync dir) by the
+ *                 shim after the workload ended, before the shim exits
+ *   log, log.1    the workload's output (lib/logfile.h)
+ *
+ * Drivers never include api/ or scheduler/ headers. All functions return
+ * >= 0 on success, a negative errno on failure; BerthError (may be NULL)
+ * carries the reason for a human. Nothing here blocks for long: start()
+ * forks the shim and returns; the caller learns the outcome when notify_fd
+ * becomes readable (start report or EOF) and calls start_finish(). */
+#pragma once
+
+#include <sys/types.h>
+
+#include "lib/error.h"
+#include "lib/spec.h"
+#include "lib/util.h"
+
+typedef struct DriverConfig {
+        const char *root_dir;       /* berth state root, e.g. /var/lib/berth */
+        const char *run_dir;        /* runtime dir, e.g. /run/berth */
+        const char *cgroup_root;    /* "/sys/fs/cgroup"; tests may point it at a fake tree */
+        const char *cgroup_parent;  /* relative parent for workload cgroups, e.g. "berth" */
+        const char *shim_path;      /* absolute path of the berth-shim binary */
+        uint64_t log_max_bytes;     /* per-workload log cap (log + log.1) */
+} DriverConfig;
+
+/* One run of a workload, as persisted by the agent for re-adoption. */
+typedef struct DriverRun {
+        pid_t shim_pid;
+        uint64_t shim_start_time;   /* /proc/<pid>/stat field 22, guards against pid reuse */
+        pid_t pid;                  /* workload init (container init, later QEMU) */
+        uint64_t pid_start_time;
+        usec_t started_at;          /* CLOCK_REALTIME */
+        int shim_pidfd;             /* owned by the caller; -EBADF when not running.
+                                     * Readable (EPOLLIN) once the shim has exited. */
+} DriverRun;
+
+typedef enum DriverAdoptResult {
+        DRIVER_ADOPT_RUNNING,       /* run is alive; DriverRun filled, shim_pidfd open */
+        DRIVER_ADOPT_EXITED,        /* exit.json present: call read_exit() */
+        DRIVER_ADOPT_UNKNOWN,       /* no live shim and no exit record (e.g. host reboot) */
+        DRIVER_ADOPT_NEVER_STARTED, /* no state.json: nothing ran */
+        _DRIVER_ADOPT_RESULT_MAX,
+        _DRIVER_ADOPT_RESULT_INVALID = -EINVAL,
+} DriverAdoptResult;
+
+typedef struct DriverExit {
+        int exit_code;              /* 0..255; 128+N when killed by signal N */
+        int term_signal;            /* 0 unless killed by a signal */
+        bool oom_killed;
+        usec_t finished_at;         /* CLOCK_REALTIME */
+        char reason[32];            /* "Completed", "Error", "Signaled", "OOMKilled", "StartFailed" */
+        char message[512];          /* e.g. "exec /bin/nope: No such file or directory" */
+} DriverExit;
+
+typedef struct DriverStats {
+        uint64_t cpu_usage_nsec;
+        uint64_t memory_bytes;      /* current usage */
+        uint64_t memory_limit_bytes;/* 0 = unlimited */
+        uint64_t pids_current;
+        uint64_t oom_kill_count;
+} DriverStats;
+
+typedef struct Driver Driver;
+
+typedef struct DriverOps {
+        const char *name;           /* "container" */
+        Isolation isolation;
+
+        int (*new)(const DriverConfig *config, Driver **ret);
+        Driver *(*free)(Driver *d);
+
+        /* Creates the per-workload resources (directory, cgroup with limits).
+         * Idempotent: safe to call again for an existing workload. */
+        int (*prepare)(Driver *d, const Spec *spec, BerthError *err);
+
+        /* Writes config.json and spawns the shim detached (new session, not a
+         * child of berthd once started). Returns a pipe read end in
+         * *ret_notify_fd (O_CLOEXEC|O_NONBLOCK); the shim writes its start
+         * report there and closes it. Returns quickly. */
+        int (*start)(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err);
+
+        /* Called once notify_fd is readable or hung up. On success fills *ret
+         * (with an open shim_pidfd) and returns 0. If the workload failed to
+         * start, returns a negative errno with the reason in err; the shim has
+         * then written exit.json (e.g. exit code 127 for a missing command). */
+        int (*start_finish)(Driver *d, const Spec *spec, int notify_fd, DriverRun *ret, BerthError *err);
+
+        /* After berthd's restart: looks at state.json/exit.json and the live
+         * processes (pid + start time + boot id) and says what became of the run. */
+        int (*adopt)(Driver *d, const char *name, DriverRun *ret, DriverAdoptResult *ret_result);
+
+        /* Sends signo to the workload init (pidfd_send_signal, identity checked). */
+        int (*kill)(Driver *d, const char *name, const DriverRun *run, int signo);
+
+        /* Reads exit.json after the shim exited. -ENOENT if there is none. */
+        int (*read_exit)(Driver *d, const char *name, DriverExit *ret);
+
+        /* Resource figures from the workload's cgroup. */
+        int (*stats)(Driver *d, const char *name, DriverStats *ret);
+
+        /* Forgets the previous run (state.json, exit.json) before a restart,
+         * keeping the log. */
+        int (*reset)(Driver *d, const char *name);
+
+        /* Removes everything prepare/start made: cgroups, files, the log.
+         * Only called when no process of the workload is left. */
+        int (*remove)(Driver *d, const char *name);
+} DriverOps;
+
+extern const DriverOps container_driver_ops;
+
+/* "<root>/workloads/<name>", the directory that holds the log files. */
+int driver_workload_dir(const char *root_dir, const char *name, char **ret);
