@@ -100,7 +100,9 @@ typedef struct DriverOps {
         /* Called once notify_fd is readable or hung up. On success fills *ret
          * (with an open shim_pidfd) and returns 0. If the workload failed to
          * start, returns a negative errno with the reason in err; the shim has
-         * then written exit.json (e.g. exit code 127 for a missing command). */
+         * then written exit.json (e.g. exit code 127 for a missing command).
+         * A run that already ended and whose shim was already reaped returns 0
+         * with shim_pidfd == -EBADF: exit.json holds the result (read_exit()). */
         int (*start_finish)(Driver *d, const Spec *spec, int notify_fd, DriverRun *ret, BerthError *err);
 
         /* After berthd's restart: looks at state.json/exit.json and the live

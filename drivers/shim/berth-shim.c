@@ -1,8 +1,325 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Placeholder so the tree configures while the real program is written. */
-#include <stdio.h>
-int main(void)
+/* berth-shim: the per-workload supervisor. Usage: berth-shim <workload-dir>
+ * with the start-report pipe on fd 3 (docs/CONTAINER.md).
+ *
+ * It reads config.json, clones the workload init into new namespaces, puts it
+ * into its cgroups, writes state.json and the start report, then pumps the
+ * init's stdout/stderr into the log until the init is gone, and records the
+ * exit in exit.json before exiting. It lives in its own session and outlives
+ * berthd. */
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "drivers/container/cgroup.h"
+#include "drivers/container/container-files.h"
+#include "drivers/shim/shim-init.h"
+#include "lib/log.h"
+#include "lib/logfile.h"
+
+static void log_writer_freep(LogWriter **w)
 {
-        fprintf(stderr, "not built yet\n");
-        return 1;
+        log_writer_free(*w);
+}
+
+static void notify(int *fd, bool ok, int error, pid_t pid, const char *message)
+{
+        json_t *j;
+        char *s;
+
+        if (*fd < 0)
+                return;
+        if (ok)
+                j = json_pack("{s:b, s:i}", "ok", 1, "pid", (int)pid);
+        else
+                j = json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", error, "message", message);
+        s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (s) {
+                /* One write of less than PIPE_BUF: the reader sees all or nothing. */
+                size_t l = strlen(s);
+                char *line = malloc(l + 2);
+                if (line) {
+                        memcpy(line, s, l);
+                        line[l] = '\n';
+                        (void)write_all(*fd, line, l + 1);
+                        free(line);
+                }
+        }
+        free(s);
+        json_decref(j);
+        *fd = safe_close(*fd);
+}
+
+/* Records a failed start: exit.json, a line in the log, the report. */
+static int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error, const char *fmt, ...)
+        _printf_(6, 7);
+static int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error, const char *fmt, ...)
+{
+        DriverExit e = { .exit_code = exit_code, .finished_at = now_usec(CLOCK_REALTIME) };
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        vsnprintf(e.message, sizeof(e.message), fmt, ap);
+        va_end(ap);
+        snprintf(e.reason, sizeof(e.reason), "StartFailed");
+        if (w) {
+                (void)log_writer_write(w, LOG_STREAM_STDERR, e.message, strlen(e.message));
+                (void)log_writer_write(w, LOG_STREAM_STDERR, "\n", 1);
+                (void)log_writer_flush(w);
+        }
+        r = driver_exit_write(dirfd, &e);
+        if (r < 0)
+                log_error_errno(r, "Cannot write exit.json: %m");
+        notify(notify_fd, false, error, 0, e.message);
+        return exit_code;
+}
+
+static pid_t clone_init(unsigned long flags, int *ret_pidfd)
+{
+        struct clone_args args = {
+                .flags = flags | CLONE_PIDFD,
+                .pidfd = (uint64_t)(uintptr_t)ret_pidfd,
+                .exit_signal = SIGCHLD,
+        };
+        return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+static uint64_t oom_count(const CgroupOps *cg, const ShimConfig *c)
+{
+        DriverStats s;
+
+        if (!cg || cg->stats(c->cgroup_root, c->cgroup_parent, c->name, &s) < 0)
+                return 0;
+        return s.oom_kill_count;
+}
+
+typedef struct Pump {
+        int fd;
+        LogStream stream;
+} Pump;
+
+static void pump_read(Pump *p, LogWriter *w)
+{
+        char buf[65536];
+        ssize_t n;
+
+        n = read(p->fd, buf, sizeof(buf));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n <= 0) {
+                p->fd = safe_close(p->fd);
+                return;
+        }
+        (void)log_writer_write(w, p->stream, buf, (size_t)n);
+}
+
+int main(int argc, char *argv[])
+{
+        _cleanup_(shim_config_freep) ShimConfig *c = NULL;
+        _cleanup_(log_writer_freep) LogWriter *w = NULL;
+        _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF;
+        int notify_fd = SHIM_NOTIFY_FD;
+        int out[2], errp[2], sync[2], ep[2];
+        const CgroupOps *cg = NULL;
+        uint64_t oom_before;
+        unsigned long flags;
+        sigset_t mask;
+        ShimState st = {};
+        InitError ie;
+        ssize_t n;
+        pid_t pid;
+        int r;
+
+        log_set_ident("berth-shim");
+        if (argc != 2) {
+                fprintf(stderr, "usage: berth-shim WORKLOAD-DIR (start report on fd 3)\n");
+                return 2;
+        }
+        if (fcntl(notify_fd, F_GETFD) < 0)
+                notify_fd = -EBADF;
+        else
+                (void)fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
+        dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                r = -errno;
+                notify(&notify_fd, false, -r, 0, "cannot open the workload directory");
+                return 1;
+        }
+        r = shim_config_read(dirfd, &c);
+        if (r < 0)
+                return fail_start(dirfd, NULL, &notify_fd, 126, -r, "read config.json: %s", strerror(-r));
+        r = log_writer_open(dirfd, c->log_max_bytes, &w);
+        if (r < 0)
+                return fail_start(dirfd, NULL, &notify_fd, 126, -r, "open log: %s", strerror(-r));
+        r = cgroup_detect(c->cgroup_root, &cg);
+        if (r < 0)
+                return fail_start(dirfd, w, &notify_fd, 126, -r, "no cgroup hierarchy at %s: %s", c->cgroup_root,
+                                  strerror(-r));
+        oom_before = oom_count(cg, c);
+
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0)
+                return fail_start(dirfd, w, &notify_fd, 126, errno, "open /dev/null: %m");
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
+            pipe2(ep, O_CLOEXEC) < 0)
+                return fail_start(dirfd, w, &notify_fd, 126, errno, "pipe: %m");
+
+        flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+        if (!c->host_network)
+                flags |= CLONE_NEWNET;
+        pid = clone_init(flags, &pidfd);
+        if (pid < 0)
+                return fail_start(dirfd, w, &notify_fd, 126, errno, "clone: %m");
+        if (pid == 0) {
+                sigset_t none;
+
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                signal(SIGHUP, SIG_DFL);
+                signal(SIGPIPE, SIG_DFL);
+                if (dup2(null_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(errp[1], 2) < 0)
+                        _exit(126);
+                shim_init_run(c, sync[0], ep[1]);
+        }
+        safe_close(out[1]);
+        safe_close(errp[1]);
+        safe_close(sync[0]);
+        safe_close(ep[1]);
+
+        r = cg ? cg->attach(c->cgroup_root, c->cgroup_parent, c->name, pid) : -EOPNOTSUPP;
+        if (r < 0) {
+                (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                (void)waitpid(pid, NULL, 0);
+                return fail_start(dirfd, w, &notify_fd, 126, -r, "join cgroup: %s", strerror(-r));
+        }
+        /* Release the child and learn whether its exec worked: the error
+         * pipe closes on a successful exec, or carries what failed. */
+        (void)write_all(sync[1], "1", 1);
+        safe_close(sync[1]);
+        do
+                n = read(ep[0], &ie, sizeof(ie));
+        while (n < 0 && errno == EINTR);
+        safe_close(ep[0]);
+        if (n != 0) {
+                int code = 126;
+
+                if (n != (ssize_t)sizeof(ie))
+                        ie = (InitError){ .stage = INIT_STAGE_EXEC, .error = EIO };
+                (void)waitpid(pid, NULL, 0);
+                /* drain what the child printed before failing */
+                Pump pumps[2] = { { out[0], LOG_STREAM_STDOUT }, { errp[0], LOG_STREAM_STDERR } };
+                for (size_t i = 0; i < 2; i++)
+                        while (pumps[i].fd >= 0)
+                                pump_read(&pumps[i], w);
+                if (ie.stage == INIT_STAGE_EXEC && ie.error == ENOENT)
+                        code = 127;
+                if (ie.stage == INIT_STAGE_EXEC)
+                        return fail_start(dirfd, w, &notify_fd, code, ie.error, "exec %s: %s", c->argv[0],
+                                          strerror(ie.error));
+                return fail_start(dirfd, w, &notify_fd, code, ie.error, "%s: %s",
+                                  init_stage_to_string((InitStage)ie.stage), strerror(ie.error));
+        }
+
+        st.shim_pid = getpid();
+        st.pid = pid;
+        st.started_at = now_usec(CLOCK_REALTIME);
+        (void)proc_start_time(st.shim_pid, &st.shim_start_time);
+        (void)proc_start_time(pid, &st.pid_start_time);
+        (void)read_boot_id(st.boot_id);
+        r = shim_state_write(dirfd, &st);
+        if (r < 0) {
+                /* Without state.json nobody could adopt the run: stop it. */
+                (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                (void)waitpid(pid, NULL, 0);
+                return fail_start(dirfd, w, &notify_fd, 126, -r, "write state.json: %s", strerror(-r));
+        }
+        notify(&notify_fd, true, 0, pid, NULL);
+
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        Pump pumps[2] = { { out[0], LOG_STREAM_STDOUT }, { errp[0], LOG_STREAM_STDERR } };
+        bool exited = false;
+        siginfo_t si = {};
+        usec_t drain_deadline = USEC_INFINITY;
+
+        for (;;) {
+                struct pollfd pfd[4] = {
+                        { .fd = pumps[0].fd, .events = POLLIN },
+                        { .fd = pumps[1].fd, .events = POLLIN },
+                        { .fd = exited ? -1 : pidfd, .events = POLLIN },
+                        { .fd = sfd, .events = POLLIN },
+                };
+                int timeout = -1;
+
+                if (exited && pumps[0].fd < 0 && pumps[1].fd < 0)
+                        break;
+                if (exited) {
+                        usec_t now = now_usec(CLOCK_MONOTONIC);
+                        /* Every process of the pid namespace dies with its
+                         * init, so the pipes close soon; do not hang if a
+                         * stray holder keeps them open. */
+                        if (now >= drain_deadline)
+                                break;
+                        timeout = (int)((drain_deadline - now) / USEC_PER_MSEC) + 1;
+                }
+                if (poll(pfd, ELEMENTSOF(pfd), timeout) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        log_error_errno(errno, "poll: %m");
+                        break;
+                }
+                for (size_t i = 0; i < 2; i++)
+                        if (pfd[i].revents)
+                                pump_read(&pumps[i], w);
+                if (pfd[3].revents & POLLIN) {
+                        struct signalfd_siginfo ssi;
+                        while (read(sfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi))
+                                (void)syscall(SYS_pidfd_send_signal, pidfd, (int)ssi.ssi_signo, NULL, 0);
+                }
+                if (!exited && (pfd[2].revents & POLLIN)) {
+                        if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED) >= 0) {
+                                exited = true;
+                                drain_deadline = now_usec(CLOCK_MONOTONIC) + 2 * USEC_PER_SEC;
+                        }
+                }
+        }
+        for (size_t i = 0; i < 2; i++)
+                safe_close(pumps[i].fd);
+        (void)log_writer_flush(w);
+
+        DriverExit e = { .finished_at = now_usec(CLOCK_REALTIME) };
+        if (si.si_code == CLD_EXITED) {
+                e.exit_code = si.si_status & 0xff;
+                snprintf(e.reason, sizeof(e.reason), "%s", e.exit_code == 0 ? "Completed" : "Error");
+        } else {
+                e.term_signal = si.si_status;
+                e.exit_code = 128 + si.si_status;
+                snprintf(e.reason, sizeof(e.reason), "Signaled");
+                snprintf(e.message, sizeof(e.message), "killed by signal %s", strsignal(si.si_status));
+        }
+        if (oom_count(cg, c) > oom_before) {
+                e.oom_killed = true;
+                snprintf(e.reason, sizeof(e.reason), "OOMKilled");
+                snprintf(e.message, sizeof(e.message), "the kernel's OOM killer ran in the workload's cgroup");
+        }
+        r = driver_exit_write(dirfd, &e);
+        if (r < 0) {
+                log_error_errno(r, "Cannot write exit.json: %m");
+                return 1;
+        }
+        return 0;
 }

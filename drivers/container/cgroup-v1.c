@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cgroup v1 backend: one directory per controller hierarchy. */
+#include <sys/stat.h>
+
+#include "drivers/container/cgroup.h"
+
+static const char *const v1_controllers[] = { "cpu", "cpuacct", "memory", "pids", "freezer", "cpuset" };
+
+static int v1_path(const char *root, const char *ctrl, const char *parent, const char *name, char **ret)
+{
+        int n;
+
+        if (name)
+                n = asprintf(ret, "%s/%s/%s/%s", root, ctrl, parent, name);
+        else
+                n = asprintf(ret, "%s/%s/%s", root, ctrl, parent);
+        return n < 0 ? -ENOMEM : 0;
+}
+
+/* A new cpuset cgroup starts with empty cpus/mems and accepts no task until
+ * they are set: copy them from the level above. */
+static int cpuset_copy_from_parent(const char *dir)
+{
+        _cleanup_free_ char *up = strdup(dir);
+        char *slash;
+        int r;
+
+        if (!up)
+                return -ENOMEM;
+        slash = strrchr(up, '/');
+        if (!slash || slash == up)
+                return -EINVAL;
+        *slash = 0;
+        for (size_t i = 0; i < 2; i++) {
+                const char *f = i == 0 ? "cpuset.cpus" : "cpuset.mems";
+                _cleanup_free_ char *cur = NULL, *v = NULL;
+
+                if (cg_read(dir, f, &cur) >= 0 && cur[0] && cur[0] != '\n')
+                        continue;
+                r = cg_read(up, f, &v);
+                if (r < 0)
+                        return r;
+                r = cg_write(dir, f, v);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* mkdir -p below <root>/<ctrl>, initialising cpuset levels as they appear. */
+static int v1_mkdir(const char *root, const char *ctrl, const char *rel)
+{
+        _cleanup_free_ char *p = NULL;
+        size_t base;
+
+        if (asprintf(&p, "%s/%s/%s", root, ctrl, rel) < 0)
+                return -ENOMEM;
+        base = strlen(root) + 1 + strlen(ctrl);
+        for (char *s = p + base + 1;; s++) {
+                if (*s == '/' || *s == 0) {
+                        char c = *s;
+                        *s = 0;
+                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        if (streq(ctrl, "cpuset")) {
+                                int r = cpuset_copy_from_parent(p);
+                                if (r < 0)
+                                        return r;
+                        }
+                        *s = c;
+                        if (c == 0)
+                                break;
+                }
+        }
+        return 0;
+}
+
+static int v1_set_memory(const char *dir, uint64_t bytes)
+{
+        char v[32];
+        int r;
+
+        if (bytes == 0)
+                snprintf(v, sizeof(v), "-1");
+        else
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)bytes);
+        /* memsw must stay >= memory: raise memsw first, lower memory first. */
+        r = cg_write(dir, "memory.limit_in_bytes", v);
+        if (r == -EINVAL) {
+                r = cg_write(dir, "memory.memsw.limit_in_bytes", v);
+                if (r < 0)
+                        return r;
+                return cg_write(dir, "memory.limit_in_bytes", v);
+        }
+        if (r < 0)
+                return r;
+        r = cg_write(dir, "memory.memsw.limit_in_bytes", v);
+        if (r == -ENOENT) /* no swap accounting: nothing to close */
+                return 0;
+        return r;
+}
+
+static int v1_create(const char *root, const char *parent, const char *name, const CgroupLimits *limits)
+{
+        _cleanup_free_ char *rel = NULL;
+        char v[32];
+        int r;
+
+        if (asprintf(&rel, "%s/%s", parent, name) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+                r = v1_mkdir(root, v1_controllers[i], rel);
+                if (r < 0)
+                        return r;
+        }
+
+        _cleanup_free_ char *mem = NULL, *cpu = NULL, *pids = NULL;
+        if (v1_path(root, "memory", parent, name, &mem) < 0 || v1_path(root, "cpu", parent, name, &cpu) < 0 ||
+            v1_path(root, "pids", parent, name, &pids) < 0)
+                return -ENOMEM;
+
+        r = v1_set_memory(mem, limits->memory_bytes);
+        if (r < 0)
+                return r;
+
+        r = cg_write(cpu, "cpu.cfs_period_us", "100000");
+        if (r < 0)
+                return r;
+        if (limits->cpu_millis == 0)
+                snprintf(v, sizeof(v), "-1");
+        else {
+                uint64_t q = limits->cpu_millis * 100;
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)(q < 1000 ? 1000 : q));
+        }
+        r = cg_write(cpu, "cpu.cfs_quota_us", v);
+        if (r < 0)
+                return r;
+
+        if (limits->pids == 0)
+                snprintf(v, sizeof(v), "max");
+        else
+                snprintf(v, sizeof(v), "%llu", (unsigned long long)limits->pids);
+        return cg_write(pids, "pids.max", v);
+}
+
+static int v1_attach(const char *root, const char *parent, const char *name, pid_t pid)
+{
+        char v[32];
+        int r;
+
+        snprintf(v, sizeof(v), "%d", (int)pid);
+        for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                r = v1_path(root, v1_controllers[i], parent, name, &p);
+                if (r < 0)
+                        return r;
+                r = cg_write(p, "cgroup.procs", v);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int v1_stats(const char *root, const char *parent, const char *name, DriverStats *ret)
+{
+        _cleanup_free_ char *acct = NULL, *mem = NULL, *pids = NULL;
+        DriverStats s = {};
+        int r;
+
+        if (v1_path(root, "cpuacct", parent, name, &acct) < 0 || v1_path(root, "memory", parent, name, &mem) < 0 ||
+            v1_path(root, "pids", parent, name, &pids) < 0)
+                return -ENOMEM;
+        r = cg_read_u64(acct, "cpuacct.usage", &s.cpu_usage_nsec);
+        if (r < 0)
+                return r;
+        r = cg_read_u64(mem, "memory.usage_in_bytes", &s.memory_bytes);
+        if (r < 0)
+                return r;
+        r = cg_read_u64(mem, "memory.limit_in_bytes", &s.memory_limit_bytes);
+        if (r < 0)
+                return r;
+        /* The kernel reports "unlimited" as a huge page-aligned number. */
+        if (s.memory_limit_bytes >= (UINT64_C(1) << 62))
+                s.memory_limit_bytes = 0;
+        r = cg_read_u64(pids, "pids.current", &s.pids_current);
+        if (r < 0)
+                return r;
+        r = cg_read_keyed_u64(mem, "memory.oom_control", "oom_kill", &s.oom_kill_count);
+        if (r < 0 && r != -ENODATA)
+                return r;
+        *ret = s;
+        return 0;
+}
+
+static int v1_remove(const char *root, const char *parent, const char *name)
+{
+        int r = 0;
+
+        /* v1 has no cgroup.kill: SIGKILL what is listed, then rmdir with a
+         * retry that kills again whatever forked in between. */
+        for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (v1_path(root, v1_controllers[i], parent, name, &p) < 0)
+                        return -ENOMEM;
+                (void)cg_kill_procs(p);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+                _cleanup_free_ char *p = NULL;
+                int q;
+
+                if (v1_path(root, v1_controllers[i], parent, name, &p) < 0)
+                        return -ENOMEM;
+                q = cg_rmdir_retry(p);
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        return r;
+}
+
+const CgroupOps cgroup_v1_ops = {
+        .name = "v1",
+        .version = 1,
+        .create = v1_create,
+        .attach = v1_attach,
+        .stats = v1_stats,
+        .remove = v1_remove,
+};

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Cgroup backends behind an ops table, chosen once by probing cgroup_root:
+ * v1 (per-controller hierarchies under a tmpfs, this build machine) and v2
+ * (unified, fleet hosts). Every path is relative to the configured root, so
+ * tests can point the v2 backend at a fake tree in a temp dir.
+ *
+ * A workload's cgroup is <root>/<parent>/<name> (v2) or
+ * <root>/<controller>/<parent>/<name> for each v1 controller. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "drivers/driver.h"
+
+typedef struct CgroupLimits {
+        uint64_t memory_bytes; /* 0 = unlimited */
+        uint64_t cpu_millis;   /* 0 = unlimited */
+        uint64_t pids;         /* 0 = unlimited */
+} CgroupLimits;
+
+typedef struct CgroupOps {
+        const char *name; /* "v1", "v2" */
+        int version;
+        /* Creates the cgroup (and the parent) and applies limits. Idempotent. */
+        int (*create)(const char *root, const char *parent, const char *name, const CgroupLimits *limits);
+        /* Moves pid into the workload's cgroup(s). */
+        int (*attach)(const char *root, const char *parent, const char *name, pid_t pid);
+        int (*stats)(const char *root, const char *parent, const char *name, DriverStats *ret);
+        /* Kills what is left, then removes the cgroup(s); 0 if already gone. */
+        int (*remove)(const char *root, const char *parent, const char *name);
+} CgroupOps;
+
+extern const CgroupOps cgroup_v1_ops;
+extern const CgroupOps cgroup_v2_ops;
+
+/* statfs(root): CGROUP2_SUPER_MAGIC => v2; tmpfs with v1 controller mounts =>
+ * v1; any other directory holding cgroup.controllers => v2 (a fake tree). */
+int cgroup_detect(const char *root, const CgroupOps **ret);
+
+/* Shared helpers (cgroup-util). Paths are absolute. */
+int cg_write(const char *dir, const char *file, const char *value);
+int cg_read(const char *dir, const char *file, char **ret);
+int cg_read_u64(const char *dir, const char *file, uint64_t *ret);
+/* Reads "key value" lines (cpu.stat, memory.events, memory.oom_control). */
+int cg_read_keyed_u64(const char *dir, const char *file, const char *key, uint64_t *ret);
+/* SIGKILLs every pid in dir/cgroup.procs; returns how many were signalled. */
+int cg_kill_procs(const char *dir);
+/* rmdir with a short bounded retry while processes die; 0 if it is gone. */
+int cg_rmdir_retry(const char *dir);

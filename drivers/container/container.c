@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The container driver: prepares the workload directory and cgroups, spawns
+ * berth-shim detached, and reads back what the shim recorded. The container
+ * itself (namespaces, mounts, exec) is set up by the shim; see
+ * drivers/shim/ and docs/CONTAINER.md. */
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "drivers/container/cgroup.h"
+#include "drivers/container/container-files.h"
+#include "drivers/driver.h"
+#include "lib/log.h"
+
+struct Driver {
+        char *root_dir;
+        char *run_dir;
+        char *cgroup_root;
+        char *cgroup_parent;
+        char *shim_path;
+        uint64_t log_max_bytes;
+        int workloads_fd;
+        const CgroupOps *cg;
+        int cg_error; /* why no backend was found */
+};
+
+static Driver *container_free(Driver *d)
+{
+        if (!d)
+                return NULL;
+        free(d->root_dir);
+        free(d->run_dir);
+        free(d->cgroup_root);
+        free(d->cgroup_parent);
+        free(d->shim_path);
+        safe_close(d->workloads_fd);
+        free(d);
+        return NULL;
+}
+DEFINE_TRIVIAL_CLEANUP_FUNC(Driver *, container_free);
+
+static int container_new(const DriverConfig *config, Driver **ret)
+{
+        _cleanup_(container_freep) Driver *d = NULL;
+        _cleanup_free_ char *wdir = NULL;
+        int r;
+
+        if (!config || !config->root_dir || !config->shim_path || config->shim_path[0] != '/')
+                return -EINVAL;
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return -ENOMEM;
+        d->workloads_fd = -EBADF;
+        d->root_dir = strdup(config->root_dir);
+        d->run_dir = strdup_or_null(config->run_dir);
+        d->cgroup_root = strdup(config->cgroup_root ? config->cgroup_root : "/sys/fs/cgroup");
+        d->cgroup_parent = strdup(config->cgroup_parent ? config->cgroup_parent : "berth");
+        d->shim_path = strdup(config->shim_path);
+        d->log_max_bytes = config->log_max_bytes;
+        if (!d->root_dir || !d->cgroup_root || !d->cgroup_parent || !d->shim_path ||
+            (config->run_dir && !d->run_dir))
+                return -ENOMEM;
+
+        if (asprintf(&wdir, "%s/workloads", d->root_dir) < 0)
+                return -ENOMEM;
+        r = mkdir_p(wdir, 0700);
+        if (r < 0)
+                return r;
+        d->workloads_fd = open(wdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (d->workloads_fd < 0)
+                return -errno;
+
+        r = cgroup_detect(d->cgroup_root, &d->cg);
+        if (r < 0) {
+                d->cg_error = r;
+                log_debug_errno(r, "No usable cgroup hierarchy at %s", d->cgroup_root);
+        } else
+                log_debug("cgroup backend %s at %s", d->cg->name, d->cgroup_root);
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+static int open_workload_dir(Driver *d, const char *name, bool create, int *ret)
+{
+        int fd;
+
+        if (!spec_name_is_valid(name))
+                return -EINVAL;
+        if (create && mkdirat(d->workloads_fd, name, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = openat(d->workloads_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        *ret = fd;
+        return 0;
+}
+
+static int container_prepare(Driver *d, const Spec *spec, BerthError *err)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        CgroupLimits lim;
+        int r;
+
+        r = open_workload_dir(d, spec->name, true, &dfd);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot create the workload directory: %s", strerror(-r));
+        if (!d->cg)
+                return berth_error_set(err, d->cg_error ? d->cg_error : -EOPNOTSUPP, "",
+                                       "no usable cgroup hierarchy at %s", d->cgroup_root);
+        lim = (CgroupLimits){ .memory_bytes = spec->memory_bytes, .cpu_millis = spec->cpu_millis, .pids = spec->pids };
+        r = d->cg->create(d->cgroup_root, d->cgroup_parent, spec->name, &lim);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot set up the %s cgroup: %s", d->cg->name, strerror(-r));
+        return 0;
+}
+
+static _noreturn_ void spawn_child(const char *shim, const char *dir, int notify_w, int null_fd, int err_fd)
+{
+        char *argv[] = { (char *)shim, (char *)dir, NULL };
+        sigset_t all;
+        pid_t pid;
+
+        /* First child: new session, fork again, leave at once so that the
+         * shim is reparented to init (or the nearest subreaper). */
+        if (setsid() < 0)
+                _exit(1);
+        pid = fork();
+        if (pid != 0)
+                _exit(pid < 0 ? 1 : 0);
+
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int s = 1; s < NSIG; s++)
+                if (s != SIGKILL && s != SIGSTOP)
+                        (void)signal(s, SIG_DFL);
+
+        /* Move every fd we need above 3 first so the dup2s cannot clobber. */
+        notify_w = fcntl(notify_w, F_DUPFD, 10);
+        null_fd = fcntl(null_fd, F_DUPFD, 10);
+        err_fd = fcntl(err_fd, F_DUPFD, 10);
+        if (notify_w < 0 || null_fd < 0 || err_fd < 0)
+                _exit(1);
+        if (dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(err_fd, 2) < 0 ||
+            dup2(notify_w, SHIM_NOTIFY_FD) < 0)
+                _exit(1);
+        close_range(SHIM_NOTIFY_FD + 1, ~0U, 0);
+        execv(shim, argv);
+        {
+                char line[256];
+                int n = snprintf(line, sizeof(line), "{\"ok\":false,\"errno\":%d,\"message\":\"exec %s failed\"}\n",
+                                 errno, "berth-shim");
+                (void)!write(SHIM_NOTIFY_FD, line, (size_t)n);
+        }
+        _exit(127);
+}
+
+static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err)
+{
+        _cleanup_close_ int dfd = -EBADF, null_fd = -EBADF, err_fd = -EBADF;
+        _cleanup_free_ char *dir = NULL;
+        DriverConfig dc;
+        int p[2], r, status;
+        pid_t pid;
+
+        r = open_workload_dir(d, spec->name, true, &dfd);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot open the workload directory: %s", strerror(-r));
+        dc = (DriverConfig){ .cgroup_root = d->cgroup_root, .cgroup_parent = d->cgroup_parent,
+                             .log_max_bytes = d->log_max_bytes };
+        r = shim_config_write(dfd, spec, &dc);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot write config.json: %s", strerror(-r));
+        /* Leftovers of a previous run would confuse start_finish/adopt. */
+        (void)unlinkat(dfd, SHIM_STATE_FILE, 0);
+        (void)unlinkat(dfd, SHIM_EXIT_FILE, 0);
+
+        r = driver_workload_dir(d->root_dir, spec->name, &dir);
+        if (r < 0)
+                return berth_error_set(err, r, "", "bad workload name");
+        null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0)
+                return berth_error_set(err, -errno, "", "cannot open /dev/null: %m");
+        /* The shim's own diagnostics (not the workload's output). */
+        err_fd = openat(dfd, "shim.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (err_fd < 0)
+                return berth_error_set(err, -errno, "", "cannot open shim.log: %m");
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return berth_error_set(err, -errno, "", "pipe: %m");
+        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+                r = -errno;
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return berth_error_set(err, r, "", "fcntl: %s", strerror(-r));
+        }
+
+        pid = fork();
+        if (pid < 0) {
+                r = -errno;
+                safe_close(p[0]);
+                safe_close(p[1]);
+                return berth_error_set(err, r, "", "fork: %s", strerror(-r));
+        }
+        if (pid == 0)
+                spawn_child(d->shim_path, dir, p[1], null_fd, err_fd);
+
+        safe_close(p[1]);
+        /* The middle process exits right after its fork. */
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                safe_close(p[0]);
+                return berth_error_set(err, -ECHILD, "", "could not spawn berth-shim");
+        }
+        wlog_debug(spec->name, "spawned berth-shim");
+        *ret_notify_fd = p[0];
+        return 0;
+}
+
+/* Opens a pidfd on pid and checks that it is still the process that started
+ * at start_time (pid reuse). */
+static int pidfd_open_checked(pid_t pid, uint64_t start_time, int *ret)
+{
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t st;
+        int r;
+
+        if (pid <= 0)
+                return -ESRCH;
+        fd = pidfd_open(pid, 0);
+        if (fd < 0)
+                return -errno;
+        r = proc_start_time(pid, &st);
+        if (r < 0)
+                return r;
+        if (st != start_time)
+                return -ESRCH;
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+static int run_from_state(const ShimState *s, DriverRun *ret)
+{
+        *ret = (DriverRun){
+                .shim_pid = s->shim_pid,
+                .shim_start_time = s->shim_start_time,
+                .pid = s->pid,
+                .pid_start_time = s->pid_start_time,
+                .started_at = s->started_at,
+                .shim_pidfd = -EBADF,
+        };
+        return 0;
+}
+
+static int container_start_finish(Driver *d, const Spec *spec, int notify_fd, DriverRun *ret, BerthError *err)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        char buf[2048];
+        ssize_t n;
+        ShimState s;
+        int r;
+
+        r = open_workload_dir(d, spec->name, false, &dfd);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot open the workload directory: %s", strerror(-r));
+        do
+                n = read(notify_fd, buf, sizeof(buf) - 1);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno; /* -EAGAIN: not yet */
+        buf[n] = 0;
+        if (n > 0 && !strchr(buf, '\n'))
+                return berth_error_set(err, -EBADMSG, "", "truncated start report from berth-shim");
+        if (n == 0) {
+                DriverExit e;
+                if (driver_exit_read(dfd, &e) >= 0)
+                        return berth_error_set(err, -EIO, "", "%s", e.message);
+                return berth_error_set(err, -EIO, "", "berth-shim exited without a start report (see shim.log)");
+        }
+
+        json_t *j = json_loads(buf, 0, NULL);
+        if (!j)
+                return berth_error_set(err, -EBADMSG, "", "unreadable start report from berth-shim");
+        if (!json_is_true(json_object_get(j, "ok"))) {
+                int e = (int)json_integer_value(json_object_get(j, "errno"));
+                char msg[512];
+                snprintf(msg, sizeof(msg), "%s", strempty(json_string_value(json_object_get(j, "message"))));
+                json_decref(j);
+                if (e <= 0)
+                        e = EIO;
+                wlog_debug(spec->name, "start failed: %s", msg);
+                return berth_error_set(err, -e, "", "%s", msg);
+        }
+        json_decref(j);
+
+        r = shim_state_read(dfd, &s);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot read state.json: %s", strerror(-r));
+        run_from_state(&s, ret);
+        r = pidfd_open_checked(s.shim_pid, s.shim_start_time, &ret->shim_pidfd);
+        if (r == -ESRCH) {
+                /* The run may already be over: the shim exits right after
+                 * exit.json. A pidfd on a dead process is not possible, so
+                 * report the run with no pidfd; read_exit() has the result. */
+                if (faccessat(dfd, SHIM_EXIT_FILE, F_OK, 0) >= 0)
+                        return 0;
+        }
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot watch berth-shim: %s", strerror(-r));
+        return 0;
+}
+
+static int container_adopt(Driver *d, const char *name, DriverRun *ret, DriverAdoptResult *ret_result)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        char boot[BOOT_ID_MAX];
+        ShimState s;
+        int r;
+
+        r = open_workload_dir(d, name, false, &dfd);
+        if (r == -ENOENT) {
+                *ret_result = DRIVER_ADOPT_NEVER_STARTED;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = shim_state_read(dfd, &s);
+        if (r == -ENOENT) {
+                *ret_result = faccessat(dfd, SHIM_EXIT_FILE, F_OK, 0) >= 0 ? DRIVER_ADOPT_EXITED
+                                                                          : DRIVER_ADOPT_NEVER_STARTED;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        run_from_state(&s, ret);
+        if (faccessat(dfd, SHIM_EXIT_FILE, F_OK, 0) >= 0) {
+                *ret_result = DRIVER_ADOPT_EXITED;
+                return 0;
+        }
+        r = read_boot_id(boot);
+        if (r < 0)
+                return r;
+        if (streq(boot, s.boot_id) && pidfd_open_checked(s.shim_pid, s.shim_start_time, &ret->shim_pidfd) >= 0) {
+                *ret_result = DRIVER_ADOPT_RUNNING;
+                return 0;
+        }
+        /* The shim may have written exit.json and exited after our first look. */
+        *ret_result = faccessat(dfd, SHIM_EXIT_FILE, F_OK, 0) >= 0 ? DRIVER_ADOPT_EXITED : DRIVER_ADOPT_UNKNOWN;
+        return 0;
+}
+
+static int container_kill(Driver *d, const char *name, const DriverRun *run, int signo)
+{
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (!run)
+                return -EINVAL;
+        r = pidfd_open_checked(run->pid, run->pid_start_time, &fd);
+        if (r < 0)
+                return r;
+        if (pidfd_send_signal(fd, signo, NULL, 0) < 0)
+                return -errno;
+        wlog_debug(name, "sent signal %d to pid %d", signo, (int)run->pid);
+        return 0;
+}
+
+static int container_read_exit(Driver *d, const char *name, DriverExit *ret)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        r = open_workload_dir(d, name, false, &dfd);
+        if (r < 0)
+                return r;
+        return driver_exit_read(dfd, ret);
+}
+
+static int container_stats(Driver *d, const char *name, DriverStats *ret)
+{
+        if (!spec_name_is_valid(name))
+                return -EINVAL;
+        if (!d->cg)
+                return d->cg_error ? d->cg_error : -EOPNOTSUPP;
+        return d->cg->stats(d->cgroup_root, d->cgroup_parent, name, ret);
+}
+
+static int container_reset(Driver *d, const char *name)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        static const char *const files[] = { SHIM_STATE_FILE, SHIM_EXIT_FILE, SHIM_CONFIG_FILE };
+        int r;
+
+        r = open_workload_dir(d, name, false, &dfd);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (unlinkat(dfd, files[i], 0) < 0 && errno != ENOENT)
+                        return -errno;
+        return 0;
+}
+
+static int container_remove(Driver *d, const char *name)
+{
+        int r = 0, q;
+
+        if (!spec_name_is_valid(name))
+                return -EINVAL;
+        if (d->cg) {
+                r = d->cg->remove(d->cgroup_root, d->cgroup_parent, name);
+                if (r < 0)
+                        wlog_debug(name, "cgroup removal failed: %s", strerror(-r));
+        }
+        q = rm_rf_at(d->workloads_fd, name);
+        if (q < 0 && r == 0)
+                r = q;
+        return r;
+}
+
+const DriverOps container_driver_ops = {
+        .name = "container",
+        .isolation = ISOLATION_CONTAINER,
+        .new = container_new,
+        .free = container_free,
+        .prepare = container_prepare,
+        .start = container_start,
+        .start_finish = container_start_finish,
+        .adopt = container_adopt,
+        .kill = container_kill,
+        .read_exit = container_read_exit,
+        .stats = container_stats,
+        .reset = container_reset,
+        .remove = container_remove,
+};

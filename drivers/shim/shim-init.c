@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Container setup inside the cloned child. Every mount target inside the
+ * rootfs is resolved with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+ * relative to the rootfs fd and mounted through /proc/self/fd/N, so a
+ * symlink planted in the image cannot redirect a mount onto the host. */
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+
+#include "drivers/shim/shim-init.h"
+
+extern char **environ;
+
+static const char *const stage_names[_INIT_STAGE_MAX] = {
+        [INIT_STAGE_SYNC] = "sync",          [INIT_STAGE_CGROUPNS] = "cgroup namespace",
+        [INIT_STAGE_MOUNTS] = "rootfs mount", [INIT_STAGE_PROC] = "mount /proc",
+        [INIT_STAGE_DEV] = "set up /dev",    [INIT_STAGE_SYS] = "mount /sys",
+        [INIT_STAGE_PIVOT] = "pivot_root",   [INIT_STAGE_HOSTNAME] = "sethostname",
+        [INIT_STAGE_LOOPBACK] = "loopback",  [INIT_STAGE_WORKDIR] = "chdir",
+        [INIT_STAGE_ENV] = "environment",    [INIT_STAGE_EXEC] = "exec",
+};
+
+const char *init_stage_to_string(InitStage s)
+{
+        return s >= 0 && s < _INIT_STAGE_MAX ? stage_names[s] : "setup";
+}
+
+static _noreturn_ void fail(int err_fd, InitStage stage, int error)
+{
+        InitError e = { .stage = stage, .error = error > 0 ? error : EIO };
+
+        (void)!write(err_fd, &e, sizeof(e));
+        _exit(stage == INIT_STAGE_EXEC && e.error == ENOENT ? 127 : 126);
+}
+
+static int openat2_in_root(int rootfd, const char *path, int flags)
+{
+        struct open_how how = {
+                .flags = (uint64_t)(flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+        return fd < 0 ? -errno : fd;
+}
+
+/* Opens (creating if needed) the directory "name" directly below dirfd. */
+static int open_mount_dir(int dirfd, const char *name, bool in_root)
+{
+        if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        if (in_root)
+                return openat2_in_root(dirfd, name, O_PATH | O_DIRECTORY);
+        int fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+static int mount_on_fd(const char *src, int fd, const char *fstype, unsigned long flags, const char *data)
+{
+        char p[64];
+
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+        return mount(src, p, fstype, flags, data) < 0 ? -errno : 0;
+}
+
+static int mount_fs_at(int dirfd, const char *name, bool in_root, const char *src, const char *fstype,
+                       unsigned long flags, const char *data)
+{
+        int fd, r;
+
+        fd = open_mount_dir(dirfd, name, in_root);
+        if (fd < 0)
+                return fd;
+        r = mount_on_fd(src, fd, fstype, flags, data);
+        safe_close(fd);
+        return r;
+}
+
+static int setup_dev(int rootfd)
+{
+        static const struct {
+                const char *name;
+                unsigned maj, min;
+        } nodes[] = {
+                { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 },
+                { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+        };
+        static const struct {
+                const char *name, *target;
+        } links[] = {
+                { "fd", "/proc/self/fd" },         { "stdin", "/proc/self/fd/0" },
+                { "stdout", "/proc/self/fd/1" },   { "stderr", "/proc/self/fd/2" },
+                { "ptmx", "pts/ptmx" },            { "core", "/proc/kcore" },
+        };
+        _cleanup_close_ int devfd = -EBADF;
+        int r;
+
+        r = mount_fs_at(rootfd, "dev", true, "tmpfs", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k");
+        if (r < 0)
+                return r;
+        /* Reopen: the fd from before the mount points below it. */
+        devfd = openat2_in_root(rootfd, "dev", O_RDONLY | O_DIRECTORY);
+        if (devfd < 0)
+                return devfd;
+        for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+                if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
+                        return -errno;
+                if (fchmodat(devfd, nodes[i].name, 0666, 0) < 0) /* umask */
+                        return -errno;
+        }
+        r = mount_fs_at(devfd, "pts", false, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+                        "newinstance,ptmxmode=0666,mode=0620");
+        if (r < 0)
+                return r;
+        r = mount_fs_at(devfd, "shm", false, "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "mode=1777,size=65536k");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(links); i++)
+                if (symlinkat(links[i].target, devfd, links[i].name) < 0)
+                        return -errno;
+        return 0;
+}
+
+static int setup_sys(int rootfd)
+{
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = open_mount_dir(rootfd, "sys", true);
+        if (fd < 0)
+                return fd;
+        r = mount_on_fd("sysfs", fd, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        if (r >= 0)
+                return 0;
+        /* sysfs refuses a new instance in a netns we do not own (host
+         * network): bind the host's read-only instead. */
+        r = mount_on_fd("/sys", fd, NULL, MS_BIND | MS_REC, NULL);
+        if (r < 0)
+                return r;
+        return mount_on_fd(NULL, fd, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                           NULL);
+}
+
+static int loopback_up(void)
+{
+        _cleanup_close_ int s = -EBADF;
+        struct ifreq ifr = {};
+
+        s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+                return -errno;
+        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+        if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+                return -errno;
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+                return -errno;
+        return 0;
+}
+
+static bool env_has(char **env, const char *key)
+{
+        size_t l = strlen(key);
+
+        for (char **e = env; e && *e; e++)
+                if (strncmp(*e, key, l) == 0 && (*e)[l] == '=')
+                        return true;
+        return false;
+}
+
+static char **build_env(const ShimConfig *c)
+{
+        size_t n = 0, i = 0;
+        char **l;
+
+        for (char **e = c->env; *e; e++)
+                n++;
+        l = calloc(n + 3, sizeof(char *));
+        if (!l)
+                return NULL;
+        for (char **e = c->env; *e; e++)
+                l[i++] = *e;
+        if (!env_has(c->env, "PATH"))
+                l[i++] = (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        if (!env_has(c->env, "HOSTNAME") && asprintf(&l[i++], "HOSTNAME=%s", c->hostname) < 0)
+                return NULL;
+        return l;
+}
+
+_noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
+{
+        _cleanup_close_ int rootfd = -EBADF, wd = -EBADF, newroot = -EBADF;
+        char b;
+        ssize_t n;
+        int r;
+
+        /* Wait until the shim has put us into the cgroups. */
+        do
+                n = read(sync_fd, &b, 1);
+        while (n < 0 && errno == EINTR);
+        if (n != 1)
+                fail(err_fd, INIT_STAGE_SYNC, n < 0 ? errno : EPIPE);
+        safe_close(sync_fd);
+
+        /* Our cgroup becomes the root of the container's cgroup view. */
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                fail(err_fd, INIT_STAGE_CGROUPNS, errno);
+
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                fail(err_fd, INIT_STAGE_MOUNTS, errno);
+        /* pivot_root needs the new root to be a mount point. */
+        if (mount(c->rootfs, c->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+                fail(err_fd, INIT_STAGE_MOUNTS, errno);
+        rootfd = open(c->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+                fail(err_fd, INIT_STAGE_MOUNTS, errno);
+
+        r = mount_fs_at(rootfd, "proc", true, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        if (r < 0)
+                fail(err_fd, INIT_STAGE_PROC, -r);
+        r = setup_dev(rootfd);
+        if (r < 0)
+                fail(err_fd, INIT_STAGE_DEV, -r);
+        r = setup_sys(rootfd);
+        if (r < 0)
+                fail(err_fd, INIT_STAGE_SYS, -r);
+
+        /* The "." trick: no put_old directory needed inside the image. */
+        if (fchdir(rootfd) < 0)
+                fail(err_fd, INIT_STAGE_PIVOT, errno);
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                fail(err_fd, INIT_STAGE_PIVOT, errno);
+        if (umount2(".", MNT_DETACH) < 0)
+                fail(err_fd, INIT_STAGE_PIVOT, errno);
+        if (chdir("/") < 0)
+                fail(err_fd, INIT_STAGE_PIVOT, errno);
+
+        if (sethostname(c->hostname, strlen(c->hostname)) < 0)
+                fail(err_fd, INIT_STAGE_HOSTNAME, errno);
+        if (!c->host_network) {
+                r = loopback_up();
+                if (r < 0)
+                        fail(err_fd, INIT_STAGE_LOOPBACK, -r);
+        }
+
+        newroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (newroot < 0)
+                fail(err_fd, INIT_STAGE_WORKDIR, errno);
+        wd = openat2_in_root(newroot, c->working_dir, O_PATH | O_DIRECTORY);
+        if (wd < 0)
+                fail(err_fd, INIT_STAGE_WORKDIR, -wd);
+        if (fchdir(wd) < 0)
+                fail(err_fd, INIT_STAGE_WORKDIR, errno);
+
+        char **env = build_env(c);
+        if (!env)
+                fail(err_fd, INIT_STAGE_ENV, ENOMEM);
+        environ = env;
+
+        /* Nothing of the shim may leak into the workload; err_fd and the
+         * fds above go away at exec (CLOEXEC), so failures still report. */
+        if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+                fail(err_fd, INIT_STAGE_EXEC, errno);
+        execvp(c->argv[0], c->argv);
+        fail(err_fd, INIT_STAGE_EXEC, errno);
+}

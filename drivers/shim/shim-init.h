@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The workload init's side of berth-shim: runs in the freshly cloned child
+ * (new mount, pid, uts, ipc and usually net namespaces), builds the container
+ * around the rootfs and execs the command. Never returns. */
+#pragma once
+
+#include "drivers/container/container-files.h"
+
+/* What went wrong in the child, sent to the shim over the error pipe. */
+typedef enum InitStage {
+        INIT_STAGE_SYNC,
+        INIT_STAGE_CGROUPNS,
+        INIT_STAGE_MOUNTS,
+        INIT_STAGE_PROC,
+        INIT_STAGE_DEV,
+        INIT_STAGE_SYS,
+        INIT_STAGE_PIVOT,
+        INIT_STAGE_HOSTNAME,
+        INIT_STAGE_LOOPBACK,
+        INIT_STAGE_WORKDIR,
+        INIT_STAGE_ENV,
+        INIT_STAGE_EXEC,
+        _INIT_STAGE_MAX,
+} InitStage;
+
+typedef struct InitError {
+        int stage; /* InitStage */
+        int error; /* positive errno */
+} InitError;
+
+const char *init_stage_to_string(InitStage s);
+
+/* sync_fd: read end; the shim closes the write end (after writing one byte)
+ * once the child is in its cgroups. err_fd: O_CLOEXEC write end. */
+_noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd);

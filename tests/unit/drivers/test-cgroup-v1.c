@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The v1 backend on the real hierarchy (root, hybrid/v1 host). */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "drivers/container/cgroup.h"
+#include "test-util.h"
+
+static const char *R = "/sys/fs/cgroup";
+static char parent[64];
+
+static bool has(const char *ctrl, const char *file, const char *want)
+{
+        char p[256], *s = NULL;
+        bool ok;
+
+        snprintf(p, sizeof(p), "%s/%s/%s/t1/%s", R, ctrl, parent, file);
+        if (read_file_at(AT_FDCWD, p, 4096, &s, NULL) < 0) {
+                fprintf(stderr, "cannot read %s\n", p);
+                return false;
+        }
+        s[strcspn(s, "\n")] = 0;
+        ok = streq(s, want);
+        if (!ok)
+                fprintf(stderr, "%s: got \"%s\", want \"%s\"\n", p, s, want);
+        free(s);
+        return ok;
+}
+
+static void cleanup_parent(void)
+{
+        static const char *const c[] = { "cpu", "cpuacct", "memory", "pids", "freezer", "cpuset" };
+        char p[256];
+
+        (void)cgroup_v1_ops.remove(R, parent, "t1");
+        for (size_t i = 0; i < ELEMENTSOF(c); i++) {
+                snprintf(p, sizeof(p), "%s/%s/%s", R, c[i], parent);
+                (void)rmdir(p);
+        }
+}
+
+int main(void)
+{
+        const CgroupOps *ops = NULL;
+        CgroupLimits lim = { .memory_bytes = 32 << 20, .cpu_millis = 500, .pids = 64 };
+        DriverStats st;
+        char p[256], v[32];
+        int status;
+
+        if (geteuid() != 0)
+                SKIP("needs root");
+        if (cgroup_detect(R, &ops) < 0 || ops != &cgroup_v1_ops)
+                SKIP("no cgroup v1 hierarchy at %s", R);
+        snprintf(parent, sizeof(parent), "berth-test-%d", (int)getpid());
+
+        CHECK_RC(cgroup_v1_ops.create(R, parent, "t1", &lim));
+        CHECK(has("memory", "memory.limit_in_bytes", "33554432"));
+        snprintf(p, sizeof(p), "%s/memory/%s/t1/memory.memsw.limit_in_bytes", R, parent);
+        if (access(p, F_OK) == 0)
+                CHECK(has("memory", "memory.memsw.limit_in_bytes", "33554432"));
+        CHECK(has("cpu", "cpu.cfs_period_us", "100000"));
+        CHECK(has("cpu", "cpu.cfs_quota_us", "50000"));
+        CHECK(has("pids", "pids.max", "64"));
+        snprintf(p, sizeof(p), "%s/cpuset/cpuset.cpus", R);
+        char *rootcpus = NULL;
+        if (read_file_at(AT_FDCWD, p, 256, &rootcpus, NULL) >= 0) {
+                rootcpus[strcspn(rootcpus, "\n")] = 0;
+                CHECK(has("cpuset", "cpuset.cpus", rootcpus));
+                free(rootcpus);
+        }
+
+        /* raise the limit (memsw first path) and lift it */
+        lim.memory_bytes = 256 << 20;
+        CHECK_RC(cgroup_v1_ops.create(R, parent, "t1", &lim));
+        CHECK(has("memory", "memory.limit_in_bytes", "268435456"));
+        lim = (CgroupLimits){};
+        CHECK_RC(cgroup_v1_ops.create(R, parent, "t1", &lim));
+        CHECK(has("cpu", "cpu.cfs_quota_us", "-1"));
+        CHECK(has("pids", "pids.max", "max"));
+
+        pid_t child = fork();
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        CHECK_RC(cgroup_v1_ops.attach(R, parent, "t1", child));
+        snprintf(v, sizeof(v), "%d", (int)child);
+        CHECK(has("pids", "cgroup.procs", v));
+        CHECK(has("memory", "cgroup.procs", v));
+        CHECK_RC(cgroup_v1_ops.stats(R, parent, "t1", &st));
+        CHECK(st.pids_current == 1);
+        CHECK(st.memory_limit_bytes == 0);
+
+        /* remove kills the leftover and removes every hierarchy's dir */
+        CHECK_RC(cgroup_v1_ops.remove(R, parent, "t1"));
+        CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status));
+        snprintf(p, sizeof(p), "%s/memory/%s/t1", R, parent);
+        CHECK(access(p, F_OK) < 0 && errno == ENOENT);
+
+        cleanup_parent();
+        return test_result("test-cgroup-v1");
+}
