@@ -92,7 +92,8 @@ int spec_yaml_to_json(const char *buf, size_t len, json_t **ret, BerthError *err
 int spec_from_json(const json_t *root, Spec **ret, BerthError *err);
 
 /* Canonical full document {apiVersion, kind, metadata, spec}; all defaults
- * made explicit, sizes as integers (bytes, millicores). Round-trips through
+ * made explicit, quantities in canonical spelling ("500m", "128Mi"), pids as
+ * an integer, unlimited resources omitted. Round-trips through
  * spec_from_json(). Returns NULL on ENOMEM. */
 json_t *spec_to_json(const Spec *spec);
 

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The manager: owns the workloads, drives the drivers, persists to the state
+ * DB and implements the API backend (ApiBackendOps). One thread, one sd_event. */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "agent/config.h"
+#include "agent/state.h"
+#include "api/api.h"
+#include "drivers/driver.h"
+
+typedef struct Manager Manager;
+typedef struct MWorkload MWorkload;
+
+struct ApiWatch {
+        Manager *manager;
+        bool is_events;
+        bool cancelled;
+        bool finished;      /* final callback delivered */
+        ApiWatch *next;     /* Manager.watches */
+
+        /* events */
+        uint64_t last_id;
+        char *workload;     /* filter, NULL = all */
+        bool follow;
+        bool pending;       /* needs a dispatch pass */
+        ApiEventCallback event_cb;
+
+        /* wait */
+        MWorkload *target;
+        bool fired;         /* the workload exited: deliver snapshot */
+        bool removed;       /* the workload was removed: deliver -ENOENT */
+        Spec *spec_snapshot;
+        WorkloadStatus status_snapshot;
+        ApiWorkloadCallback wait_cb;
+
+        void *userdata;
+};
+
+typedef struct RemoveRequest {
+        ApiRemoveCallback done;
+        void *userdata;
+        struct RemoveRequest *next;
+} RemoveRequest;
+
+struct MWorkload {
+        Manager *manager;
+        Spec *spec;
+        char *spec_json;         /* canonical spec document, as stored */
+        Workload pub;            /* what the API sees: pub.spec == spec */
+        Driver *driver;
+        bool desired_running;
+        DriverRun run;
+        uint64_t shim_start_time;
+        uint64_t pid_start_time;
+
+        int notify_fd;           /* start in progress when >= 0 */
+        sd_event_source *notify_source;
+        sd_event_source *pidfd_source;
+        sd_event_source *kill_timer;     /* SIGKILL after the stop grace period */
+        sd_event_source *restart_timer;  /* restart policy backoff */
+        unsigned backoff_step;
+
+        bool stop_pending;       /* stop requested while the start was in flight */
+        usec_t stop_timeout;
+
+        bool removing;
+        RemoveRequest *remove_requests;
+};
+
+struct Manager {
+        sd_event *event;
+        const Config *config;
+        State *state;
+        Driver *container;
+        char *shim_path;
+
+        MWorkload **workloads;   /* sorted by name */
+        size_t n_workloads;
+
+        ApiWatch *watches;
+        sd_event_source *dispatch_source; /* defer: delivers watch callbacks */
+        unsigned dispatching;
+
+        sd_event_source *remove_source;   /* defer: finishes removals */
+
+        usec_t started_at;
+        bool ready;
+};
+
+extern const ApiBackendOps manager_backend_ops;
+
+int manager_new(sd_event *event, const Config *config, State *state, const char *shim_path, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+/* Loads every workload from the state DB and re-adopts the running ones. */
+int manager_start(Manager *m);
+/* Emits daemon-stopping and detaches from all runs (they keep running). */
+void manager_shutdown(Manager *m);
+
+/* manager.c internals shared with manager-api.c / manager-node.c */
+MWorkload *manager_find(Manager *m, const char *name);
+int manager_emit(Manager *m, const char *type, const char *workload, const char *message);
+int manager_persist(MWorkload *w);
+int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError *err);
+int manager_workload_start(MWorkload *w, BerthError *err);
+int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err);
+int manager_workload_kill(MWorkload *w, int signo, BerthError *err);
+int manager_workload_remove(MWorkload *w, bool force, ApiRemoveCallback done, void *userdata, BerthError *err);
+bool manager_workload_is_active(const MWorkload *w); /* start pending, running or paused */
+void manager_dispatch_schedule(Manager *m);
+int manager_dispatch_handler(sd_event_source *s, void *userdata);
+void manager_watches_workload_exited(Manager *m, MWorkload *w);
+void manager_watches_workload_removed(Manager *m, MWorkload *w);
+void manager_watches_free_all(Manager *m);
+/* manager-node.c */
+int manager_backend_node(void *backend, ApiNode *ret);
+int manager_backend_metrics(void *backend, char **ret_text, size_t *ret_len);
