@@ -305,13 +305,37 @@ int log_reader_open(int dirfd, LogReader **ret)
 /* Finds the offset where the last n complete lines of fd start. Bytes after
  * the last newline are an incomplete record and do not count. Sets *found to
  * the number of complete lines seen (<= n). */
+/* True unless the record starting at `start` is a P (partial) record. */
+static int record_is_final(int fd, off_t start, bool *ret)
+{
+        char h[64];
+        ssize_t k = pread(fd, h, sizeof(h), start);
+        unsigned spaces = 0;
+
+        if (k < 0)
+                return -errno;
+        for (ssize_t i = 0; i < k; i++)
+                if (h[i] == ' ' && ++spaces == 2) {
+                        *ret = i + 1 >= k || h[i + 1] != 'P';
+                        return 0;
+                }
+        *ret = true; /* malformed header: count it as a line of its own */
+        return 0;
+}
+
+/* Finds where the last n lines of fd start. A line is a run of P records
+ * closed by an F record, so the answer is the offset just past the
+ * (n+1)-th last F record (or 0). *found is the number of lines available, up
+ * to n. Trailing bytes without a newline (a record being written) are not
+ * counted. */
 static int tail_offset(int fd, size_t n, off_t *ret_offset, size_t *found)
 {
         char chunk[65536];
         struct stat st;
-        off_t end, pos;
+        off_t end, pos, rec_end = -1; /* offset of the newline ending the record being delimited */
         size_t count = 0;
-        bool seen_last_nl = false;
+        bool fin;
+        int q;
 
         if (fstat(fd, &st) < 0)
                 return -errno;
@@ -327,29 +351,47 @@ static int tail_offset(int fd, size_t n, off_t *ret_offset, size_t *found)
                         return -EIO;
                 pos -= (off_t)want;
                 for (size_t i = want; i > 0; i--) {
+                        off_t nl = pos + (off_t)i - 1;
+
                         if (chunk[i - 1] != '\n')
                                 continue;
-                        if (!seen_last_nl) {
-                                /* the newline that ends the last complete line */
-                                seen_last_nl = true;
+                        if (rec_end < 0) {
+                                rec_end = nl;
                                 if (n == 0) {
-                                        *ret_offset = pos + (off_t)i;
+                                        *ret_offset = nl + 1;
                                         *found = 0;
                                         return 0;
                                 }
                                 continue;
                         }
-                        count++;
-                        if (count == n) {
-                                *ret_offset = pos + (off_t)i;
-                                *found = count;
-                                return 0;
+                        q = record_is_final(fd, nl + 1, &fin);
+                        if (q < 0)
+                                return q;
+                        if (fin) {
+                                if (count == n) {
+                                        *ret_offset = rec_end + 1;
+                                        *found = n;
+                                        return 0;
+                                }
+                                count++;
                         }
+                        rec_end = nl;
                 }
         }
-        /* Reached the start: the first line counts too. */
-        if (seen_last_nl)
-                count++;
+        /* The first record of the file. */
+        if (rec_end >= 0) {
+                q = record_is_final(fd, 0, &fin);
+                if (q < 0)
+                        return q;
+                if (fin) {
+                        if (count == n) {
+                                *ret_offset = rec_end + 1;
+                                *found = n;
+                                return 0;
+                        }
+                        count++;
+                }
+        }
         *found = count;
         *ret_offset = n == 0 ? end : 0;
         return 0;
