@@ -215,6 +215,13 @@ static int v1_remove(const char *root, const char *parent, const char *name)
                 q = cg_rmdir_retry(p);
                 if (q < 0 && r == 0)
                         r = q;
+                /* Drop the parent once its last workload is gone; fails
+                 * harmlessly (EBUSY/ENOTEMPTY) while others remain. */
+                char *slash = strrchr(p, '/');
+                if (q >= 0 && slash) {
+                        *slash = 0;
+                        (void)rmdir(p);
+                }
         }
         return r;
 }

@@ -162,7 +162,17 @@ static int v2_remove(const char *root, const char *parent, const char *name)
                 (void)cg_kill_procs(dir);
         else if (r < 0)
                 return r;
-        return cg_rmdir_retry(dir);
+        r = cg_rmdir_retry(dir);
+        if (r >= 0) {
+                /* Drop the parent once its last workload is gone; fails
+                 * harmlessly (EBUSY/ENOTEMPTY) while others remain. */
+                char *slash = strrchr(dir, '/');
+                if (slash) {
+                        *slash = 0;
+                        (void)rmdir(dir);
+                }
+        }
+        return r;
 }
 
 const CgroupOps cgroup_v2_ops = {
