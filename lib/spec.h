@@ -111,7 +111,9 @@ NetworkMode network_mode_from_string(const char *s);
 /* Quantities (lib/quantity.c). Memory: integer bytes, or a decimal number
  * with suffix k M G T P E (powers of 1000) or Ki Mi Gi Ti Pi Ei (powers of
  * 1024); the result must be a whole number of bytes. CPU: "500m", "2",
- * "0.25" -> millicores (at most 3 decimals). Overflow is -ERANGE. */
+ * "0.25" -> millicores (at most 3 decimals). Overflow is -ERANGE; a
+ * fraction of a byte or of a millicore is -EDOM; anything else that is not a
+ * quantity is -EINVAL. */
 int parse_memory_quantity(const char *s, uint64_t *ret);
 int parse_cpu_quantity(const char *s, uint64_t *ret_millis);
 /* Formats bytes with the largest exact binary suffix ("128Mi", "1536Ki", "100"). */
