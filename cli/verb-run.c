@@ -145,12 +145,10 @@ int verb_run(Berthctl *ctx, int argc, char **argv)
         }
         r = client_call(c, "POST", "/v1/workloads", o.doc, NULL);
         if (r < 0) {
-                bool detach = o.detach;
-
                 run_options_done(&o);
                 if (r == -ENOTCONN)
                         return EXIT_UNREACHABLE;
-                return detach ? EXIT_DAEMON_ERROR : EXIT_CREATE_FAILED;
+                return EXIT_CREATE_FAILED; /* as docker run does, with or without -d */
         }
         if (o.detach) {
                 printf("%s\n", o.name);

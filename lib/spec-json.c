@@ -46,9 +46,20 @@ int spec_parse_json(const char *buf, size_t len, Spec **ret, BerthError *err)
         /* Without JSON_ALLOW_NUL jansson rejects "\u0000"; it also rejects
          * invalid UTF-8, NaN/Infinity and trailing garbage. */
         root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root)
+        if (!root) {
+                /* jansson does not say where a duplicate key sits. JSON is
+                 * (flow) YAML, and the strict YAML reader names the path. */
+                if (strstr(jerr.text, "duplicate object key")) {
+                        _cleanup_json_ json_t *unused = NULL;
+                        BerthError yerr = {};
+
+                        if (spec_yaml_to_json(buf, len, &unused, &yerr) < 0 && yerr.field[0] &&
+                            strstr(yerr.message, "duplicate key"))
+                                return berth_error_set(err, -EINVAL, yerr.field, "duplicate key");
+                }
                 return berth_error_set(err, -EINVAL, "", "invalid JSON: %s at line %d, column %d", jerr.text,
                                        jerr.line, jerr.column);
+        }
         r = check_depth(root, 0, "", err);
         if (r < 0)
                 return r;

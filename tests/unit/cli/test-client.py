@@ -215,7 +215,7 @@ def run_checks(sock, tmp):
     check(err == 'berthctl: spec.resources.memory: "12Xi" is not a size\n', "run: error body printed", repr(err))
 
     rc, out, err = ctl(sock, "run", "-d", "--rootfs", "/srv/rootfs", "--name", "bad", "--", "/bin/true")
-    check(rc == 1, "run -d: creation refused -> 1", f"rc={rc}")
+    check(rc == 125, "run -d: creation refused -> 125", f"rc={rc}")
 
     doc = os.path.join(tmp, "w.yaml")
     with open(doc, "w") as f:

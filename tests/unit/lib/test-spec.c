@@ -65,7 +65,7 @@ static const Case cases[] = {
     /* duplicates */
     {"yaml duplicate key", YAML, Y("  rootfs: /other\n"), -EINVAL, "spec.rootfs"},
     {"yaml duplicate env", YAML, Y("  env: {A: x, A: y}\n"), -EINVAL, "spec.env.A"},
-    {"json duplicate key", JSON, J(",'rootfs':'/x'"), -EINVAL, ""},
+    {"json duplicate key", JSON, J(",'rootfs':'/x'"), -EINVAL, "spec.rootfs"},
 
     /* YAML features that are refused */
     {"anchor", YAML, Y("  env: &e {A: b}\n"), -EINVAL, "spec.env"},
