@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench-start.sh [N] [BUILD_DIR]: container start-to-exit latency of /bin/true
+# from a busybox rootfs, N runs each (default 30):
+#   berth  POST /v1/workloads + GET /v1/workloads/NAME/wait on berthd's socket
+#   runc   runc run of an OCI bundle with the same rootfs and command
+#   crun   crun run of the same bundle (inside unshare -m with the hybrid
+#          cgroup2 mount /sys/fs/cgroup/unified unmounted: crun refuses hybrid mode)
+# Prints median and p99 per runtime and the ratios berth/crun and berth/runc.
+# Not part of the test suite. Needs root. berthd runs in a network namespace
+# and a temp root of its own; everything is removed on exit.
+set -euo pipefail
+
+N=${1:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build=$(cd "${2:-$repo/build}" && pwd)
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+
+[[ $(id -u) -eq 0 ]] || { echo "bench-start.sh: needs root" >&2; exit 1; }
+for t in "$build/berthd" "$build/berth-shim" curl nsenter ip; do
+        command -v "$t" >/dev/null || { echo "bench-start.sh: $t missing" >&2; exit 1; }
+done
+
+id=$$
+tmp=$(mktemp -d "/tmp/berth-bench-$id.XXXXXX")
+ns=berth-bench-$id
+cg=berth-bench-$id
+bpid=
+cleanup() {
+        set +e
+        if [[ -n $bpid ]]; then
+                kill "$bpid" 2>/dev/null
+                wait "$bpid" 2>/dev/null
+        fi
+        ip netns del "$ns" 2>/dev/null
+        find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d \( -path "*/$cg" -o -path "*/$cg/*" \) 2>/dev/null |
+                awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2- | xargs -r rmdir 2>/dev/null
+        rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+
+"$repo/deploy/make-busybox-rootfs.sh" "$tmp/bundle/rootfs" >/dev/null
+rootfs=$tmp/bundle/rootfs
+
+# OCI bundle: runc's default spec, /bin/true, no terminal.
+if command -v runc >/dev/null; then
+        (cd "$tmp/bundle" && runc spec)
+        jq --arg root "$rootfs" '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
+                "$tmp/bundle/config.json" >"$tmp/bundle/config.json.new"
+        mv "$tmp/bundle/config.json.new" "$tmp/bundle/config.json"
+fi
+
+# berthd
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+nsenter --net="/run/netns/$ns" -- "$build/berthd" --root "$tmp/root" --run-dir "$tmp/run" \
+        --cgroup-parent "$cg" --shim "$build/berth-shim" >"$tmp/berthd.log" 2>&1 &
+bpid=$!
+berth_ok=0
+for _ in $(seq 100); do
+        if [[ $(curl -s --unix-socket "$tmp/run/berthd.sock" http://localhost/readyz 2>/dev/null) == ok ]]; then
+                berth_ok=1
+                break
+        fi
+        kill -0 "$bpid" 2>/dev/null || break
+        sleep 0.1
+done
+if [[ $berth_ok == 0 ]]; then
+        echo "bench-start: berthd did not become ready; skipping berth. Log:" >&2
+        tail -n 20 "$tmp/berthd.log" >&2
+fi
+
+# stats FILE: "median p99" in ms
+stats() {
+        sort -n "$1" | awk '{ v[NR] = $1 } END {
+                if (NR == 0) { print "- -"; exit }
+                m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR
+                printf "%.2f %.2f\n", m, v[i] }'
+}
+
+echo "bench-start: $N runs each of /bin/true start-to-exit ($(nproc) CPUs, $(uname -r))"
+if [[ $berth_ok == 1 ]]; then
+        "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$N" >"$tmp/berth.ms" ||
+                { echo "berth run failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
+fi
+if command -v runc >/dev/null; then
+        "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$N" >"$tmp/runc.ms" || true
+fi
+if command -v crun >/dev/null && command -v runc >/dev/null; then
+        unshare -m -- sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec "$@"' _ \
+                "$py" "$here/bench_start.py" oci crun "$tmp/crun-state" "$tmp/bundle" "$N" >"$tmp/crun.ms" || true
+fi
+
+declare -A med p99
+printf '%-6s %6s %10s %10s\n' runtime runs "median ms" "p99 ms"
+for r in berth runc crun; do
+        f=$tmp/$r.ms
+        [[ -f $f ]] || touch "$f"
+        read -r med[$r] p99[$r] < <(stats "$f")
+        printf '%-6s %6s %10s %10s\n' "$r" "$(wc -l <"$f")" "${med[$r]}" "${p99[$r]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+echo "berth/crun median $(ratio "${med[berth]}" "${med[crun]}"), p99 $(ratio "${p99[berth]}" "${p99[crun]}")"
+echo "berth/runc median $(ratio "${med[berth]}" "${med[runc]}"), p99 $(ratio "${p99[berth]}" "${p99[runc]}")"
