@@ -62,8 +62,8 @@ echo "==> building the busybox rootfs in $rootfs"
 echo "==> running the example workload 'hello'"
 export BERTH_SOCKET=$sock
 "$berthctl" rm -f hello >/dev/null 2>&1 || true
-"$berthctl" run -d --name hello --rootfs "$rootfs" -- /bin/sh -c 'echo hello from berth; uname -a'
-"$berthctl" wait hello || true
+"$berthctl" run -d --name hello --rootfs "$rootfs" -- /bin/sh -c 'echo hello from berth; uname -a' >/dev/null
+echo "exit code: $("$berthctl" wait hello || true)"
 
 echo "==> berthctl ls"
 "$berthctl" ls
