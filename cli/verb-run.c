@@ -180,8 +180,6 @@ static const char apply_help[] =
 static int read_document(const char *path, char **ret, size_t *ret_len)
 {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0;
 
         if (streq(path, "-"))
                 fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
@@ -189,27 +187,7 @@ static int read_document(const char *path, char **ret, size_t *ret_len)
                 fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        buf = malloc(SPEC_BODY_MAX + 2);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, SPEC_BODY_MAX + 1 - len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-                if (len > SPEC_BODY_MAX)
-                        return -EFBIG;
-        }
-        buf[len] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+        return read_fd(fd, SPEC_BODY_MAX, ret, ret_len);
 }
 
 int verb_apply(Berthctl *ctx, int argc, char **argv)

@@ -117,6 +117,8 @@ int parse_rfc3339(const char *s, usec_t *ret);
 
 /* Writes a whole buffer, retrying on EINTR/short writes. */
 int write_all(int fd, const void *buf, size_t len);
+/* Reads fd to its end (at most max bytes, else -EFBIG). NUL-terminated. */
+int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
 /* Reads a whole small file (at most max bytes, else -EFBIG) relative to dirfd. NUL-terminated. */
 int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
 /* Atomically replaces path (relative to dirfd): write tmp, fsync, rename, fsync dir. */

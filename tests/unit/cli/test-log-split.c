@@ -125,7 +125,7 @@ static void test_long_line(void)
         CHECK(r == -EBADMSG, "a line over the cap is refused, not buffered forever");
 }
 
-static void read_fd(int fd, char *buf, size_t size)
+static void read_pipe_into(int fd, char *buf, size_t size)
 {
         ssize_t n = pread(fd, buf, size - 1, 0);
 
@@ -151,8 +151,8 @@ static void test_output(void)
         CHECK(log_output_record(&o, &r1) == 0 && log_output_record(&o, &r2) == 0 &&
                   log_output_record(&o, &r3) == 0,
               "records written");
-        read_fd(fo, out, sizeof(out));
-        read_fd(fe, err, sizeof(err));
+        read_pipe_into(fo, out, sizeof(out));
+        read_pipe_into(fe, err, sizeof(err));
         CHECK_STREQ(out, "2026-11-24T06:40:12.000001Z abcd\n",
                     "stdout: a partial record continues the line, one timestamp");
         CHECK_STREQ(err, "2026-11-24T06:40:13.000000Z err\n", "stderr records go to the stderr fd");
