@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench-start-net.sh [N] [BUILD_DIR]: start-to-exit latency of /bin/true from a
+# busybox rootfs by network mode, N runs each (default 30):
+#   berth-none    POST /v1/workloads (network none) + GET .../wait
+#   berth-bridge  the same with network bridge (veth on berth0, IPAM, hosts files)
+#   runc, crun    `run` of an OCI bundle with the same rootfs and command
+#                 (crun inside unshare -m with /sys/fs/cgroup/unified unmounted:
+#                 crun refuses hybrid cgroup mode)
+# Prints median and p99 per runtime and the ratios against crun and runc.
+# Targets (issue 3): berth-none median <= 0.5x crun, berth-bridge <= 1.0x crun.
+# Not part of the suite. Needs root. berthd runs in a network namespace and a
+# temp root of its own (its bridge and nft table live and die there).
+set -euo pipefail
+
+N=${1:-30}
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build=$(cd "${2:-$repo/build}" && pwd)
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+
+[[ $(id -u) -eq 0 ]] || { echo "bench-start-net.sh: needs root" >&2; exit 1; }
+for t in "$build/berthd" "$build/berth-shim" curl nsenter ip jq; do
+        command -v "$t" >/dev/null || { echo "bench-start-net.sh: $t missing" >&2; exit 1; }
+done
+
+id=$$
+tmp=$(mktemp -d "/tmp/berth-bench-net-$id.XXXXXX")
+ns=berth-bench-net-$id
+cg=berth-bench-net-$id
+bpid=
+cleanup() {
+        set +e
+        if [[ -n $bpid ]]; then
+                kill "$bpid" 2>/dev/null
+                wait "$bpid" 2>/dev/null
+        fi
+        ip netns del "$ns" 2>/dev/null
+        find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d \( -path "*/$cg" -o -path "*/$cg/*" \) 2>/dev/null |
+                awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2- | xargs -r rmdir 2>/dev/null
+        rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+
+"$repo/deploy/make-busybox-rootfs.sh" "$tmp/bundle/rootfs" >/dev/null
+rootfs=$tmp/bundle/rootfs
+if command -v runc >/dev/null; then
+        (cd "$tmp/bundle" && runc spec)
+        jq --arg root "$rootfs" '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
+                "$tmp/bundle/config.json" >"$tmp/bundle/config.json.new"
+        mv "$tmp/bundle/config.json.new" "$tmp/bundle/config.json"
+fi
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+nsenter --net="/run/netns/$ns" -- "$build/berthd" --root "$tmp/root" --run-dir "$tmp/run" \
+        --cgroup-parent "$cg" --shim "$build/berth-shim" >"$tmp/berthd.log" 2>&1 &
+bpid=$!
+for _ in $(seq 100); do
+        [[ $(curl -s --unix-socket "$tmp/run/berthd.sock" http://localhost/readyz 2>/dev/null) == ok ]] && break
+        kill -0 "$bpid" 2>/dev/null || { tail -n 20 "$tmp/berthd.log" >&2; exit 1; }
+        sleep 0.1
+done
+
+stats() {
+        sort -n "$1" | awk '{ v[NR] = $1 } END {
+                if (NR == 0) { print "- -"; exit }
+                m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR
+                printf "%.2f %.2f\n", m, v[i] }'
+}
+
+echo "bench-start-net: $N runs each of /bin/true start-to-exit ($(nproc) CPUs, $(uname -r))"
+for mode in none bridge; do
+        "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$N" "$mode" >"$tmp/berth-$mode.ms" ||
+                { echo "berth ($mode) failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
+done
+if command -v runc >/dev/null; then
+        "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$N" >"$tmp/runc.ms" || true
+fi
+if command -v crun >/dev/null && command -v runc >/dev/null; then
+        unshare -m -- sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec "$@"' _ \
+                "$py" "$here/bench_start.py" oci crun "$tmp/crun-state" "$tmp/bundle" "$N" >"$tmp/crun.ms" || true
+fi
+
+declare -A med p99
+printf '%-13s %5s %10s %10s\n' runtime runs "median ms" "p99 ms"
+for r in berth-none berth-bridge runc crun; do
+        f=$tmp/$r.ms
+        [[ -f $f ]] || touch "$f"
+        read -r med[$r] p99[$r] < <(stats "$f")
+        printf '%-13s %5s %10s %10s\n' "$r" "$(wc -l <"$f")" "${med[$r]}" "${p99[$r]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+for r in berth-none berth-bridge; do
+        echo "$r/crun median $(ratio "${med[$r]}" "${med[crun]}"), p99 $(ratio "${p99[$r]}" "${p99[crun]}");" \
+                "$r/runc median $(ratio "${med[$r]}" "${med[runc]}"), p99 $(ratio "${p99[$r]}" "${p99[runc]}")"
+done
+echo "targets: berth-none/crun median <= 0.50, berth-bridge/crun median <= 1.00"
+echo "bridge cost: berth-bridge - berth-none median $(awk -v a="${med[berth-bridge]}" -v b="${med[berth-none]}" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f ms", a - b }')"
