@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared between the store's files only. */
+#pragma once
+
+#include <sqlite3.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <time.h>
+
+#include "drivers/store/store.h"
+
+struct Store {
+        char *path; /* <root>/store */
+        int dir_fd, blobs_fd, snapshots_fd, mounts_fd, tmp_fd;
+        sqlite3 *db;
+        ExtractPolicy policy;
+        /* prepared statements by the address of their (static) SQL text */
+        struct {
+                const char *sql;
+                sqlite3_stmt *st;
+                bool busy;
+        } stmts[48];
+};
+
+extern const char store_sql_end_marker[1], store_sql_int_marker[1];
+/* Argument list terminators/markers for store_sql(): text args as const
+ * char * (NULL binds NULL), an integer as STORE_SQL_INT, (int64_t)v. */
+#define STORE_SQL_END ((const char *)store_sql_end_marker)
+#define STORE_SQL_INT ((const char *)store_sql_int_marker)
+
+int sqlite_to_errno_store(int rc);
+int store_sql(Store *s, const char *sql, int (*row)(void *userdata, sqlite3_stmt *st), void *userdata, ...);
+bool store_row_exists(Store *s, const char *sql, const char *arg);
+bool store_is_mountpoint(int dirfd, const char *name);
+int store_unmount_key(Store *s, const char *key);
+/* Parses a stored manifest blob into img (name unset). */
+int store_manifest_load(Store *s, const char *digest, StoreImage *img);
+/* Parses manifest JSON (media types checked). */
+int store_manifest_parse(const char *json, size_t len, StoreImage *img, BerthError *err);
