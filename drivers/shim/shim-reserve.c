@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <fcntl.h>
+#include <time.h>
+
+#include "drivers/shim/shim-reserve.h"
+#include "lib/log.h"
+
+void shim_exit_reserve(int dirfd)
+{
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = openat(dirfd, SHIM_EXIT_RESERVE_FILE, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0) {
+                log_warning_errno(errno, "Cannot create %s: %m", SHIM_EXIT_RESERVE_FILE);
+                return;
+        }
+        if (fallocate(fd, 0, 0, SHIM_EXIT_RESERVE_BYTES) < 0) {
+                log_warning_errno(errno, "Cannot reserve space for exit.json: %m");
+                (void)unlinkat(dirfd, SHIM_EXIT_RESERVE_FILE, 0);
+                return;
+        }
+        (void)fsync(fd);
+}
+
+static bool is_disk_full(int r)
+{
+        return r == -ENOSPC || r == -EDQUOT;
+}
+
+int shim_exit_write(int dirfd, const DriverExit *e)
+{
+        int r;
+
+        r = driver_exit_write(dirfd, e);
+        for (unsigned i = 0; is_disk_full(r) && i <= SHIM_EXIT_RETRY_SEC; i++) {
+                if (i == 0) {
+                        /* Hand the reserved blocks back, then write again at once. */
+                        if (unlinkat(dirfd, SHIM_EXIT_RESERVE_FILE, 0) >= 0) {
+                                log_warning("Disk full: writing exit.json into the reserved space");
+                                (void)syncfs(dirfd);
+                        }
+                } else {
+                        if (i == 1)
+                                log_warning("Disk full: retrying exit.json once a second for %ds",
+                                            SHIM_EXIT_RETRY_SEC);
+                        (void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+                }
+                r = driver_exit_write(dirfd, e);
+        }
+        if (r >= 0)
+                (void)unlinkat(dirfd, SHIM_EXIT_RESERVE_FILE, 0);
+        return r;
+}
