@@ -259,7 +259,10 @@ int verb_exec(Berthctl *ctx, int argc, char **argv)
                         if (h[0] == FRAME_STDOUT || h[0] == FRAME_STDERR)
                                 (void)write_all_fd(h[0] == FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, h + 5, fl);
                         else if (h[0] == FRAME_EXIT && fl == 4) {
-                                exit_code = (int)ntohl(*(const uint32_t *)(const void *)(h + 5)) & 0xff;
+                                uint32_t be;
+
+                                memcpy(&be, h + 5, sizeof(be)); /* frames are not aligned */
+                                exit_code = (int)ntohl(be) & 0xff;
                                 goto done;
                         }
                         pos += 5 + fl;
