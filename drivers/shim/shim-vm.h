@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* berth-shim's VM mode (drivers/shim/shim-vm.c, docs/VM.md): used when the
+ * workload directory holds vm.json (written by the VM driver). */
+#pragma once
+
+#include "drivers/container/cgroup.h"
+#include "drivers/container/container-files.h"
+#include "lib/logfile.h"
+
+#define SHIM_VM_CONFIG_FILE "vm.json"
+
+/* Builds the initramfs and the disk if needed, runs QEMU in the workload's
+ * cgroup, pumps the guest channel into the log and records exit.json.
+ * Returns the shim's exit status. */
+int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *cg, int *notify_fd);
+
+/* berth-shim.c */
+void notify(int *fd, bool ok, int error, pid_t pid, const char *message);
+int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error, const char *fmt, ...) _printf_(6, 7);
