@@ -10,8 +10,11 @@
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "agent/cluster.h"
+#include "agent/berthd-grpc.h"
 #include "agent/config.h"
 #include "agent/manager.h"
+#include "agent/notify.h"
 #include "agent/state.h"
 #include "api/api.h"
 #include "berth-config.h"
@@ -89,7 +92,8 @@ static int parse_argv(int argc, char **argv, Args *a)
                         help();
                         return 0;
                 case ARG_VERSION:
-                        printf("berthd %s\n", BERTH_VERSION);
+                        /* The crash-point tests look for "crash-points" here. */
+                        printf("berthd %s%s\n", BERTH_VERSION, BERTH_CRASH_POINTS ? " +crash-points" : "");
                         return 0;
                 default:
                         return -EINVAL;
@@ -153,9 +157,54 @@ static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* SIGHUP: re-read the configuration file (and re-apply the command line).
+ * Only keys that need no restart take effect (logLevel, stopTimeout, the
+ * restart backoff); workloads are not touched. docs/OPERATIONS.md. */
+typedef struct ReloadContext {
+        Config *config;
+        const Args *args;
+        Notify *notify;
+        ApiGrpc *grpc; /* TLS certificates are re-read on SIGHUP */
+        ApiHttp *http_tcp;
+} ReloadContext;
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
-        log_info("received SIGHUP; configuration reload is not supported yet");
+        ReloadContext *rc = userdata;
+        _cleanup_(config_donep) Config n = {};
+        BerthError err = {};
+        char buf[1100];
+        int r;
+
+        notify_reloading(rc->notify);
+        log_info("received SIGHUP, reloading the configuration (workloads are not touched)");
+        r = config_init(&n);
+        if (r >= 0)
+                r = config_load_file(&n, rc->args->config ?: CONFIG_DEFAULT_PATH, !rc->args->config, &err);
+        if (r >= 0)
+                r = apply_args(&n, rc->args);
+        if (r >= 0)
+                r = config_finish(&n, &err);
+        if (r < 0)
+                log_error_errno(r, "reload failed, keeping the current configuration: %s",
+                                berth_error_format(&err, buf, sizeof(buf)));
+        else {
+                if (!streq(n.root, rc->config->root) || !streq(n.run_dir, rc->config->run_dir) ||
+                    !streq(n.api_socket, rc->config->api_socket) || !streq(n.cgroup_root, rc->config->cgroup_root) ||
+                    !streq(n.cgroup_parent, rc->config->cgroup_parent) ||
+                    n.log_max_bytes != rc->config->log_max_bytes)
+                        log_warning("reload: root, runDir, api.socket, cgroup.* and workloads.logMaxBytes "
+                                    "take effect only after a restart");
+                rc->config->log_level = n.log_level;
+                rc->config->stop_timeout = n.stop_timeout;
+                rc->config->backoff_initial = n.backoff_initial;
+                rc->config->backoff_max = n.backoff_max;
+                log_set_max_level(n.log_level);
+                log_info("configuration reloaded (logLevel %s)", config_log_level_to_string(n.log_level));
+        }
+        (void)api_grpc_reload_tls(rc->grpc);
+        (void)api_http_reload_tls(rc->http_tcp);
+        notify_ready(rc->notify);
         return 0;
 }
 
@@ -181,8 +230,13 @@ static int run(int argc, char **argv)
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(state_freep) State *state = NULL;
         _cleanup_(manager_freep) Manager *manager = NULL;
+        _cleanup_(cluster_freep) Cluster *cluster = NULL; /* freed before the manager */
+        Notify *notify = NULL;
+        ReloadContext reload = {};
         _cleanup_free_ char *shim = NULL, *db_path = NULL, *workloads_dir = NULL;
         ApiHttp *http = NULL;
+        _cleanup_(api_grpc_freep) ApiGrpc *grpc = NULL;
+        _cleanup_(api_http_freep) ApiHttp *http_tcp = NULL;
         BerthError err = {};
         char buf[1100];
         Args args = {};
@@ -190,6 +244,7 @@ static int run(int argc, char **argv)
         int r;
 
         log_set_ident("berthd");
+        log_parse_environment();
         r = parse_argv(argc, argv, &args);
         if (r <= 0)
                 return r;
@@ -243,40 +298,85 @@ static int run(int argc, char **argv)
         if ((r = sd_event_add_signal(event, NULL, SIGCHLD, on_sigchld, NULL)) < 0 ||
             (r = sd_event_add_signal(event, NULL, SIGTERM, on_exit_signal, NULL)) < 0 ||
             (r = sd_event_add_signal(event, NULL, SIGINT, on_exit_signal, NULL)) < 0 ||
-            (r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, NULL)) < 0)
+            (r = sd_event_add_signal(event, NULL, SIGHUP, on_sighup, &reload)) < 0)
                 return log_error_errno(r, "cannot watch signals: %m");
+        r = notify_new(event, &notify);
+        if (r < 0)
+                return r;
+        reload = (ReloadContext){ .config = &config, .args = &args, .notify = notify };
         /* Shims are detached, but a pipe to a client that went away must not kill us. */
         signal(SIGPIPE, SIG_IGN);
 
         r = manager_new(event, &config, state, shim, &manager);
-        if (r < 0)
+        if (r < 0) {
+                notify_free(notify);
                 return r;
+        }
+        notify_set_manager(notify, manager);
 
         ApiBackend backend = { .ops = &manager_backend_ops, .userdata = manager };
         ApiHttpConfig hc = {
                 .socket_path = config.api_socket,
                 .socket_gid = lookup_group(config.api_socket_group),
-                .listen_fd = -EBADF,
+                .listen_fd = notify_listen_fd(), /* -EBADF unless socket-activated */
                 .default_stop_timeout = config.stop_timeout,
         };
+        if (hc.listen_fd < 0 && hc.listen_fd != -EBADF) {
+                notify_free(notify);
+                return hc.listen_fd;
+        }
         r = api_http_new(event, &hc, &backend, &http);
-        if (r < 0)
+        if (r < 0) {
+                notify_free(notify);
                 return log_error_errno(r, "cannot serve the API on %s: %m", config.api_socket);
+        }
+        r = berthd_grpc_start(event, &config, hc.socket_gid, &backend, &grpc);
+        if (r < 0) {
+                api_http_free(http);
+                notify_free(notify);
+                return r;
+        }
+        reload.grpc = grpc;
+        r = berthd_http_tcp_start(event, &config, &backend, &http_tcp);
+        if (r < 0) {
+                api_http_free(http);
+                notify_free(notify);
+                return r;
+        }
+        reload.http_tcp = http_tcp;
 
         /* /readyz answers 503 until the state is loaded and the runs re-adopted. */
         r = manager_start(manager);
         if (r < 0) {
                 api_http_free(http);
+                notify_free(notify);
                 return r;
+        }
+        /* A cluster: section joins the fleet in the background (docs/CLUSTER.md);
+         * an unreachable etcd never keeps berthd from serving. */
+        if (config.cluster_endpoints) {
+                r = cluster_new(event, &config, &backend, &cluster);
+                if (r < 0) {
+                        api_http_free(http);
+                        notify_free(notify);
+                        return log_error_errno(r, "cannot set up the cluster store client: %m");
+                }
+                manager->cluster = cluster;
+                (void)cluster_start(cluster);
         }
         log_info("berthd %s ready on %s (root %s, cgroup %s/%s)", BERTH_VERSION, config.api_socket, config.root,
                  config.cgroup_root, config.cgroup_parent);
-        (void)sd_notify(false, "READY=1\nSTATUS=serving");
+        notify_ready(notify);
 
         r = sd_event_loop(event);
-        (void)sd_notify(false, "STOPPING=1");
+        notify_stopping(notify);
+        grpc = api_grpc_free(grpc); /* GOAWAY to gRPC clients */
+        http_tcp = api_http_free(http_tcp);
         api_http_free(http);
+        manager->cluster = NULL;
+        cluster = cluster_free(cluster);
         manager_shutdown(manager);
+        notify_free(notify);
         if (r < 0)
                 return log_error_errno(r, "event loop failed: %m");
         return 0;

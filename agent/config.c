@@ -21,6 +21,7 @@ typedef enum KeyType {
         KEY_DURATION,
         KEY_SIZE,
         KEY_LOG_LEVEL,
+        KEY_URL_LIST, /* a sequence of http(s) URLs, or one scalar of comma-separated URLs */
 } KeyType;
 
 typedef struct ConfigKey {
@@ -48,6 +49,71 @@ static const ConfigKey config_keys[] = {
         { "workloads.restartBackoff", KEY_MAP, 0 },
         { "workloads.restartBackoff.initial", KEY_DURATION, FIELD(backoff_initial) },
         { "workloads.restartBackoff.max", KEY_DURATION, FIELD(backoff_max) },
+        { "network", KEY_MAP, 0 },
+        { "network.bridge", KEY_NAME, FIELD(net_bridge) },
+        { "network.cidr", KEY_STRING, FIELD(net_cidr) },
+        { "vm", KEY_MAP, 0 },
+        { "vm.guestDir", KEY_PATH_OPT, FIELD(vm_guest_dir) },
+        { "vm.accelerator", KEY_STRING, FIELD(vm_accelerator) },
+        { "vm.user", KEY_STRING, FIELD(vm_user) },
+        { "cluster", KEY_MAP, 0 },
+        { "cluster.endpoints", KEY_URL_LIST, FIELD(cluster_endpoints) },
+        { "cluster.prefix", KEY_STRING, FIELD(cluster_prefix) },
+        { "cluster.node", KEY_STRING, FIELD(cluster_node) },
+        { "cluster.leaseTTL", KEY_DURATION, FIELD(cluster_lease_ttl) },
+        { "cluster.interval", KEY_DURATION, FIELD(cluster_interval) },
+        { "cluster.labels", KEY_STRING, FIELD(cluster_labels) },
+        { "cluster.tls", KEY_MAP, 0 },
+        { "cluster.tls.ca", KEY_PATH, FIELD(cluster_tls_ca) },
+        { "cluster.tls.cert", KEY_PATH, FIELD(cluster_tls_cert) },
+        { "cluster.tls.key", KEY_PATH, FIELD(cluster_tls_key) },
+        { "grpc", KEY_MAP, 0 },
+        { "grpc.socket", KEY_PATH_OPT, FIELD(grpc_socket) },
+        { "grpc.tcp", KEY_STRING, FIELD(grpc_tcp) },
+        { "api.tcp", KEY_STRING, FIELD(api_tcp) },
+        { "grpc.maxMessage", KEY_SIZE, FIELD(grpc_max_message) },
+        { "grpc.keepalive", KEY_DURATION, FIELD(grpc_keepalive) },
+        { "tls", KEY_MAP, 0 },
+        { "tls.cert", KEY_PATH, FIELD(tls_cert) },
+        { "tls.key", KEY_PATH, FIELD(tls_key) },
+        { "tls.ca", KEY_PATH, FIELD(tls_ca) },
+        { "tls.roles", KEY_MAP, 0 },
+        { "tls.roles.controlPlane", KEY_STRING, FIELD(tls_roles_control_plane) },
+        { "tls.roles.operator", KEY_STRING, FIELD(tls_roles_operator) },
+        { "tls.roles.reader", KEY_STRING, FIELD(tls_roles_reader) },
+        { "limits", KEY_MAP, 0 },
+        { "limits.rate", KEY_SIZE, FIELD(rate_limit) },
+        { "limits.burst", KEY_SIZE, FIELD(rate_burst) },
+        { "scheduler", KEY_MAP, 0 },
+        { "scheduler.reserved", KEY_MAP, 0 },
+        { "scheduler.reserved.system", KEY_MAP, 0 },
+        { "scheduler.reserved.system.cpu", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_SYSTEM_CPU]) },
+        { "scheduler.reserved.system.memory", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_SYSTEM_MEMORY]) },
+        { "scheduler.reserved.berth", KEY_MAP, 0 },
+        { "scheduler.reserved.berth.cpu", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_BERTH_CPU]) },
+        { "scheduler.reserved.berth.memory", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_BERTH_MEMORY]) },
+        { "scheduler.overcommit", KEY_MAP, 0 },
+        { "scheduler.overcommit.cpu", KEY_MAP, 0 },
+        { "scheduler.overcommit.cpu.guaranteed", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_OC_CPU_GUARANTEED]) },
+        { "scheduler.overcommit.cpu.burstable", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_OC_CPU_BURSTABLE]) },
+        { "scheduler.overcommit.cpu.bestEffort", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_OC_CPU_BEST_EFFORT]) },
+        { "scheduler.overcommit.memory", KEY_MAP, 0 },
+        { "scheduler.overcommit.memory.guaranteed", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_OC_MEMORY_GUARANTEED]) },
+        { "scheduler.overcommit.memory.burstable", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_OC_MEMORY_BURSTABLE]) },
+        { "scheduler.overcommit.memory.bestEffort", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_OC_MEMORY_BEST_EFFORT]) },
+        { "scheduler.vmOverhead", KEY_MAP, 0 },
+        { "scheduler.vmOverhead.memory", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_VM_MEMORY]) },
+        { "scheduler.vmOverhead.cpu", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_VM_CPU]) },
+        { "scheduler.cpuManager", KEY_MAP, 0 },
+        { "scheduler.cpuManager.siblings", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_SIBLINGS]) },
+        { "scheduler.cpuManager.sharedPoolMinCpus", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_POOL_MIN]) },
+        { "scheduler.eviction", KEY_MAP, 0 },
+        { "scheduler.eviction.psiHigh", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_PSI_HIGH]) },
+        { "scheduler.eviction.psiLow", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_PSI_LOW]) },
+        { "scheduler.eviction.availableLow", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_AVAILABLE_LOW]) },
+        { "scheduler.eviction.availableHigh", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_AVAILABLE_HIGH]) },
+        { "scheduler.eviction.interval", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_EVICT_INTERVAL]) },
+        { "scheduler.topologyRoot", KEY_STRING, FIELD(sched_str[CONFIG_SCHED_TOPOLOGY_ROOT]) },
 };
 
 static int set_str(char **p, const char *v)
@@ -72,11 +138,18 @@ int config_init(Config *c)
                 .log_max_bytes = CONFIG_DEFAULT_LOG_MAX_BYTES,
                 .backoff_initial = CONFIG_DEFAULT_BACKOFF_INITIAL,
                 .backoff_max = CONFIG_DEFAULT_BACKOFF_MAX,
+                .cluster_lease_ttl = CONFIG_DEFAULT_CLUSTER_LEASE_TTL,
+                .cluster_interval = CONFIG_DEFAULT_CLUSTER_INTERVAL,
+                .grpc_max_message = CONFIG_DEFAULT_GRPC_MAX_MESSAGE,
+                .grpc_keepalive = CONFIG_DEFAULT_GRPC_KEEPALIVE,
+                .rate_limit = CONFIG_DEFAULT_RATE_LIMIT,
+                .rate_burst = CONFIG_DEFAULT_RATE_BURST,
         };
         if (set_str(&c->root, CONFIG_DEFAULT_ROOT) < 0 || set_str(&c->run_dir, CONFIG_DEFAULT_RUN_DIR) < 0 ||
             set_str(&c->api_socket_group, CONFIG_DEFAULT_SOCKET_GROUP) < 0 ||
             set_str(&c->cgroup_root, CONFIG_DEFAULT_CGROUP_ROOT) < 0 ||
-            set_str(&c->cgroup_parent, CONFIG_DEFAULT_CGROUP_PARENT) < 0) {
+            set_str(&c->cgroup_parent, CONFIG_DEFAULT_CGROUP_PARENT) < 0 ||
+            set_str(&c->cluster_prefix, CONFIG_DEFAULT_CLUSTER_PREFIX) < 0) {
                 config_done(c);
                 return -ENOMEM;
         }
@@ -85,6 +158,8 @@ int config_init(Config *c)
 
 void config_done(Config *c)
 {
+        for (size_t i = 0; i < _CONFIG_SCHED_KEY_MAX; i++)
+                free(c->sched_str[i]);
         free(c->root);
         free(c->run_dir);
         free(c->shim);
@@ -92,6 +167,27 @@ void config_done(Config *c)
         free(c->api_socket_group);
         free(c->cgroup_root);
         free(c->cgroup_parent);
+        free(c->net_bridge);
+        free(c->net_cidr);
+        free(c->vm_guest_dir);
+        free(c->vm_accelerator);
+        free(c->vm_user);
+        strv_free(c->cluster_endpoints);
+        free(c->cluster_prefix);
+        free(c->cluster_node);
+        free(c->cluster_labels);
+        free(c->cluster_tls_ca);
+        free(c->cluster_tls_cert);
+        free(c->cluster_tls_key);
+        free(c->grpc_socket);
+        free(c->grpc_tcp);
+        free(c->api_tcp);
+        free(c->tls_cert);
+        free(c->tls_key);
+        free(c->tls_ca);
+        free(c->tls_roles_control_plane);
+        free(c->tls_roles_operator);
+        free(c->tls_roles_reader);
         *c = (Config){};
 }
 
@@ -231,6 +327,47 @@ static bool scalar_is_null(const yaml_node_t *n)
         return streq(v, "") || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL");
 }
 
+/* Appends one endpoint URL (cluster.endpoints) to a NULL-terminated list. */
+static int url_list_add(char ***list, const char *v, const char *path, BerthError *err)
+{
+        size_t n = 0;
+        char **nl;
+
+        if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+                return berth_error_set(err, -EINVAL, path, "\"%s\" is not an http:// or https:// URL", v);
+        if (strlen(v) > 1024)
+                return berth_error_set(err, -EINVAL, path, "URL too long");
+        while (*list && (*list)[n])
+                n++;
+        if (n >= CONFIG_CLUSTER_ENDPOINTS_MAX)
+                return berth_error_set(err, -EINVAL, path, "at most %d endpoints", CONFIG_CLUSTER_ENDPOINTS_MAX);
+        nl = reallocarray(*list, n + 2, sizeof(char *));
+        if (!nl)
+                return -ENOMEM;
+        *list = nl;
+        nl[n] = strdup(v);
+        nl[n + 1] = NULL;
+        return nl[n] ? 0 : -ENOMEM;
+}
+
+static int url_list_set_scalar(char ***list, const char *v, const char *path, BerthError *err)
+{
+        _cleanup_free_ char *copy = strdup(v);
+        char *save = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        strv_free(*list);
+        *list = NULL;
+        for (char *t = strtok_r(copy, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+                if ((r = url_list_add(list, t, path, err)) < 0)
+                        return r;
+        if (!*list)
+                return berth_error_set(err, -EINVAL, path, "at least one endpoint is required");
+        return 0;
+}
+
 static int config_set(Config *c, const ConfigKey *k, const yaml_node_t *n, BerthError *err)
 {
         const char *v = (const char *)n->data.scalar.value;
@@ -275,6 +412,8 @@ static int config_set(Config *c, const ConfigKey *k, const yaml_node_t *n, Berth
                                                "\"%s\" is not a log level (debug, info, notice, warning, error)",
                                                v);
                 return 0;
+        case KEY_URL_LIST:
+                return url_list_set_scalar(field, v, k->path, err);
         case KEY_MAP:
                 break;
         }
@@ -307,7 +446,25 @@ static int config_parse_mapping(Config *c, yaml_document_t *doc, yaml_node_t *ma
                 k = config_key_find(path);
                 if (!k)
                         return berth_error_set(err, -EINVAL, path, "unknown key \"%s\"", path);
-                if (k->type == KEY_MAP) {
+                if (streq(path, "cluster"))
+                        c->cluster_section = true;
+                if (k->type == KEY_URL_LIST && vn->type == YAML_SEQUENCE_NODE) {
+                        char ***list = (char ***)((char *)c + k->offset);
+
+                        strv_free(*list);
+                        *list = NULL;
+                        r = 0;
+                        for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                             r >= 0 && it < vn->data.sequence.items.top; it++) {
+                                yaml_node_t *in = yaml_document_get_node(doc, *it);
+                                if (!in || in->type != YAML_SCALAR_NODE)
+                                        r = berth_error_set(err, -EINVAL, path, "expected a list of URLs");
+                                else
+                                        r = url_list_add(list, (const char *)in->data.scalar.value, path, err);
+                        }
+                        if (r >= 0 && !*list)
+                                r = berth_error_set(err, -EINVAL, path, "at least one endpoint is required");
+                } else if (k->type == KEY_MAP) {
                         if (vn->type == YAML_SCALAR_NODE && scalar_is_null(vn))
                                 continue; /* "api:" with nothing below */
                         if (vn->type != YAML_MAPPING_NODE)
@@ -370,8 +527,60 @@ int config_load_file(Config *c, const char *path, bool missing_ok, BerthError *e
         return config_parse(c, buf, len, err);
 }
 
+/* cluster: endpoints are required once the section is there; the node name
+ * defaults to the host name; the rest is checked here so berthd refuses a
+ * bad cluster section at startup rather than at the first write. */
+static int config_finish_cluster(Config *c, BerthError *err)
+{
+        const char *p = c->cluster_prefix;
+        size_t l = strlen(p);
+
+        if (!c->cluster_endpoints)
+                return berth_error_set(err, -EINVAL, "cluster.endpoints",
+                                       "required when the cluster section is present");
+        if (p[0] != '/' || l < 2 || l > 128 || p[l - 1] == '/' || strstr(p, "//") ||
+            strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") != l)
+                return berth_error_set(err, -EINVAL, "cluster.prefix",
+                                       "\"%s\" is not a key prefix (\"/name\", no trailing slash)", p);
+        if (!c->cluster_node) {
+                char host[256] = {};
+                if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+                        snprintf(host, sizeof(host), "localhost");
+                if (set_str(&c->cluster_node, host) < 0)
+                        return berth_error_set(err, -ENOMEM, "", "out of memory");
+        }
+        l = strlen(c->cluster_node);
+        if (l == 0 || l > 253 || streq(c->cluster_node, ".") || streq(c->cluster_node, "..") ||
+            strspn(c->cluster_node, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != l)
+                return berth_error_set(err, -EINVAL, "cluster.node", "\"%s\" is not a valid node name",
+                                       c->cluster_node);
+        /* etcd refuses leases shorter than 1.5 election timeouts (~1.5 s by default). */
+        if (c->cluster_lease_ttl < 2 * USEC_PER_SEC || c->cluster_lease_ttl > 3600 * USEC_PER_SEC)
+                return berth_error_set(err, -EINVAL, "cluster.leaseTTL", "must be between 2s and 1h");
+        if (c->cluster_interval < 100 * USEC_PER_MSEC || c->cluster_interval > 3600 * USEC_PER_SEC)
+                return berth_error_set(err, -EINVAL, "cluster.interval", "must be between 100ms and 1h");
+        if (!!c->cluster_tls_cert != !!c->cluster_tls_key)
+                return berth_error_set(err, -EINVAL, c->cluster_tls_cert ? "cluster.tls.key" : "cluster.tls.cert",
+                                       "cluster.tls.cert and cluster.tls.key go together");
+        return 0;
+}
+
 int config_finish(Config *c, BerthError *err)
 {
+        int sr = config_sched_parse(c->sched_str, &c->sched, err);
+        if (sr < 0)
+                return sr;
+        if (!c->grpc_socket && asprintf(&c->grpc_socket, "%s/%s", c->run_dir, CONFIG_DEFAULT_GRPC_SOCKET_NAME) < 0) {
+                c->grpc_socket = NULL;
+                return berth_error_set(err, -ENOMEM, "", "out of memory");
+        }
+        if ((c->grpc_tcp || c->api_tcp) && (!c->tls_cert || !c->tls_key || !c->tls_ca))
+                return berth_error_set(err, -EINVAL, c->grpc_tcp ? "grpc.tcp" : "api.tcp",
+                                       "a TCP listener requires tls.cert, tls.key and tls.ca (mutual TLS)");
+        if (c->grpc_max_message < 1024 || c->grpc_max_message > (UINT64_C(64) << 20))
+                return berth_error_set(err, -EINVAL, "grpc.maxMessage", "must be between 1Ki and 64Mi");
+        if (c->grpc_keepalive < USEC_PER_SEC)
+                return berth_error_set(err, -EINVAL, "grpc.keepalive", "must be at least 1s");
         if (!c->api_socket && asprintf(&c->api_socket, "%s/%s", c->run_dir, CONFIG_DEFAULT_SOCKET_NAME) < 0) {
                 c->api_socket = NULL;
                 return berth_error_set(err, -ENOMEM, "", "out of memory");
@@ -383,6 +592,11 @@ int config_finish(Config *c, BerthError *err)
                                        "must not be smaller than workloads.restartBackoff.initial");
         if (c->log_max_bytes < 2 * 4096)
                 return berth_error_set(err, -EINVAL, "workloads.logMaxBytes", "must be at least 8Ki");
+        if (c->cluster_section) {
+                int r = config_finish_cluster(c, err);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include "agent/manager.h"
+#include "agent/manager-harden.h"
 #include "lib/log.h"
 
 #define EVENT_BATCH 256
@@ -360,4 +361,15 @@ const ApiBackendOps manager_backend_ops = {
         .log_dir = backend_log_dir,
         .node = manager_backend_node,
         .metrics = manager_backend_metrics,
+        .update = manager_backend_update,
+        .admit_dry_run = manager_sched_dry_run,
+        .pause = manager_backend_pause,
+        .resume = manager_backend_resume,
+        .exec = manager_backend_exec,
+        .image_list = manager_backend_image_list,
+        .image_inspect = manager_backend_image_inspect,
+        .image_remove = manager_backend_image_remove,
+        .system_df = manager_backend_system_df,
+        .image_job = manager_backend_image_job,
+        .image_job_cancel = manager_backend_image_job_cancel,
 };

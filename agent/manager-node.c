@@ -6,6 +6,7 @@
 #include <sys/statfs.h>
 #include <sys/utsname.h>
 
+#include "agent/cluster.h"
 #include "agent/manager.h"
 #include "lib/log.h"
 
@@ -64,6 +65,9 @@ int manager_backend_node(void *backend, ApiNode *ret)
                         ret->workloads[s]++;
         }
         ret->ready = m->ready;
+        if (m->cluster)
+                ret->cluster = cluster_state_to_string(cluster_get_state(m->cluster));
+        manager_sched_node(m, ret); /* capacity, allocations and placements */
         return 0;
 }
 
@@ -116,6 +120,8 @@ int manager_backend_metrics(void *backend, char **ret_text, size_t *ret_len)
                 { "berth_workload_pids", "gauge", "Processes and threads." },
                 { "berth_workload_restarts_total", "counter", "Restarts by the restart policy." },
                 { "berth_workload_oom_kills_total", "counter", "OOM kills in the workload's cgroup." },
+                { "berth_vm_vcpu_seconds_total", "counter", "CPU time of a microVM's vCPU threads." },
+                { "berth_vm_qemu_rss_bytes", "gauge", "Resident memory of a microVM's QEMU process." },
         };
         DriverStats *stats = calloc(m->n_workloads + 1, sizeof(*stats));
         bool *have = calloc(m->n_workloads + 1, sizeof(*have));
@@ -126,7 +132,7 @@ int manager_backend_metrics(void *backend, char **ret_text, size_t *ret_len)
         }
         for (size_t i = 0; i < m->n_workloads; i++) {
                 const MWorkload *w = m->workloads[i];
-                have[i] = w->driver && container_driver_ops.stats(w->driver, w->spec->name, &stats[i]) >= 0;
+                have[i] = w->driver && (w->spec->isolation == ISOLATION_VM ? &vm_driver_ops : &container_driver_ops)->stats(w->driver, w->spec->name, &stats[i]) >= 0;
                 if (have[i] && stats[i].memory_limit_bytes == 0)
                         stats[i].memory_limit_bytes = w->spec->memory_bytes;
         }
@@ -169,6 +175,16 @@ int manager_backend_metrics(void *backend, char **ret_text, size_t *ret_len)
                                 r = buf_printf(&buf, &len, &cap, "%s{workload=\"%s\"} %" PRIu64 "\n", fn, n,
                                                have[i] ? st->oom_kill_count : (uint64_t)w->pub.status.oom_killed);
                                 break;
+                        case 6:
+                                if (have[i] && st->vm)
+                                        r = buf_printf(&buf, &len, &cap, "%s{workload=\"%s\"} %.6f\n", fn, n,
+                                                       (double)st->vm_vcpu_nsec / 1e9);
+                                break;
+                        case 7:
+                                if (have[i] && st->vm)
+                                        r = buf_printf(&buf, &len, &cap, "%s{workload=\"%s\"} %" PRIu64 "\n", fn,
+                                                       n, st->vm_qemu_rss_bytes);
+                                break;
                         }
                 }
                 if (r < 0)
@@ -179,6 +195,9 @@ int manager_backend_metrics(void *backend, char **ret_text, size_t *ret_len)
         if (r < 0)
                 return r;
 #undef P
+        r = cluster_metrics_append(m->cluster, &buf, &len, &cap);
+        if (r < 0)
+                return r;
         *ret_len = len;
         *ret_text = TAKE_PTR(buf);
         return 0;

@@ -9,6 +9,10 @@
 #include <sys/stat.h>
 
 #include "agent/manager.h"
+#include "agent/manager-harden.h"
+#include "agent/recover.h"
+#include "drivers/net/net.h"
+#include "lib/crashpoint.h"
 #include "lib/log.h"
 
 static int workload_start_run(MWorkload *w, BerthError *err);
@@ -17,7 +21,7 @@ static void manager_remove_schedule(Manager *m);
 
 static const DriverOps *driver_ops_of(const MWorkload *w)
 {
-        return &container_driver_ops;
+        return w->spec && w->spec->isolation == ISOLATION_VM ? &vm_driver_ops : &container_driver_ops;
 }
 
 static int compare_name(const void *a, const void *b)
@@ -100,6 +104,7 @@ static MWorkload *mworkload_free(MWorkload *w)
                 w->remove_requests = r->next;
                 free(r);
         }
+        manager_health_free(w);
         spec_free(w->spec);
         free(w->spec_json);
         workload_status_done(&w->pub.status);
@@ -139,7 +144,12 @@ int manager_persist(MWorkload *w)
                 .shim_start_time = w->run.shim_start_time,
                 .pid_start_time = w->run.pid_start_time,
         };
-        int r = state_workload_update(w->manager->state, &sw);
+        int r;
+
+        /* A removal in progress is durable: a restart finishes it (docs/OPERATIONS.md). */
+        if (w->removing)
+                sw.status.reason = (char *)MANAGER_REASON_REMOVING;
+        r = state_workload_update(w->manager->state, &sw);
 
         if (r < 0)
                 wlog_error_errno(wname(w), r, "cannot persist the workload state: %m");
@@ -154,15 +164,23 @@ int manager_emit(Manager *m, const char *type, const char *workload, const char 
         r = state_event_append(m->state, now_usec(CLOCK_REALTIME), type, workload, message, &id);
         if (r < 0)
                 return log_error_errno(r, "cannot record event %s: %m", type);
-        if (workload)
-                wlog_info(workload, "event %s%s%s", type, message ? ": " : "", strempty(message));
-        else
-                log_info("event %s%s%s", type, message ? ": " : "", strempty(message));
+        wlog_event(workload, type, "event %s%s%s", type, message ? ": " : "", strempty(message));
         for (ApiWatch *x = m->watches; x; x = x->next)
                 if (x->is_events && !x->finished && !x->cancelled)
                         x->pending = true;
         manager_dispatch_schedule(m);
         return 0;
+}
+
+/* status.network.ip: the bridge address, stable from create to remove. */
+static void workload_net_refresh(MWorkload *w)
+{
+        uint32_t a;
+
+        w->pub.status.network_ip[0] = 0;
+        if (w->manager->net && w->spec && w->spec->network == NETWORK_BRIDGE &&
+            net_workload_address(w->manager->net, wname(w), &a) >= 0)
+                net_addr_format(a, w->pub.status.network_ip);
 }
 
 static void status_clear_run(WorkloadStatus *s)
@@ -179,6 +197,7 @@ static void status_clear_run(WorkloadStatus *s)
 
 static void workload_forget_run(MWorkload *w)
 {
+        manager_sched_release(w); /* the run is over: its booking goes back */
         w->pidfd_source = sd_event_source_disable_unref(w->pidfd_source);
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
         w->run.shim_pidfd = safe_close(w->run.shim_pidfd);
@@ -367,9 +386,12 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         status_clear_run(st);
         st->state = WORKLOAD_RUNNING;
         st->pid = run.pid;
+        st->vm_accelerator = run.vm_accelerator;
         st->started_at = run.started_at ?: now_usec(CLOCK_REALTIME);
         manager_persist(w);
+        CRASH_POINT("start.after-running");
         manager_emit(w->manager, "started", wname(w), NULL);
+        manager_sched_running(w);
         if (workload_watch_run(w) < 0)
                 return 0;
 
@@ -393,6 +415,10 @@ static int workload_start_run(MWorkload *w, BerthError *err)
 
         if (!err)
                 err = &lerr;
+        /* Admission (manager-sched.c): nothing changes when it is refused. */
+        r = manager_sched_admit(w, err);
+        if (r < 0)
+                return r;
         /* A previous run leaves state.json/exit.json behind; the log stays. */
         if (st->started_at != 0 || st->state == WORKLOAD_EXITED || st->state == WORKLOAD_UNKNOWN) {
                 r = ops->reset(w->driver, wname(w));
@@ -403,10 +429,14 @@ static int workload_start_run(MWorkload *w, BerthError *err)
         status_clear_run(st);
         st->state = WORKLOAD_CREATED;
         manager_persist(w);
+        CRASH_POINT("start.before-spawn");
 
         r = ops->prepare(w->driver, w->spec, err);
-        if (r >= 0)
+        if (r >= 0) {
+                workload_net_refresh(w);
                 r = ops->start(w->driver, w->spec, &fd, err);
+        }
+        CRASH_POINT("start.after-spawn");
         if (r < 0) {
                 if (!err->error)
                         berth_error_set(err, r, "", "start failed: %s", strerror(-r));
@@ -475,9 +505,21 @@ static void workload_maybe_restart(MWorkload *w, usec_t ran_for)
         manager_emit(w->manager, "restarting", wname(w), msg);
 }
 
+/* ENOSPC/EDQUOT: say plainly that berth's disk is full (docs/OPERATIONS.md). */
+static void manager_error_disk_full(BerthError *err, int r)
+{
+        char m[sizeof(err->message)];
+
+        if (!err || (r != -ENOSPC && r != -EDQUOT))
+                return;
+        snprintf(m, sizeof(m), "%s", err->message);
+        berth_error_set(err, r, err->field, "the disk is full (%s)", m);
+}
+
 int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError *err)
 {
-        const DriverOps *ops = &container_driver_ops;
+        const DriverOps *ops = spec->isolation == ISOLATION_VM ? &vm_driver_ops : &container_driver_ops;
+        Driver *drv = spec->isolation == ISOLATION_VM ? m->vm : m->container;
         _cleanup_free_ char *json = NULL;
         MWorkload *w;
         struct stat st;
@@ -487,8 +529,22 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
         if (manager_find(m, spec->name))
                 return berth_error_set(err, -EEXIST, "metadata.name", "workload \"%s\" already exists",
                                        spec->name);
-        if (spec->isolation == ISOLATION_VM)
-                return berth_error_set(err, -EOPNOTSUPP, "spec.isolation", "the vm driver is not available yet");
+        if (!drv)
+                return berth_error_set(err, -EOPNOTSUPP, "spec.isolation", "the vm driver could not be set up on this host");
+        r = manager_sched_check(m, spec, err); /* refused before anything is recorded */
+        if (r < 0)
+                return r;
+        if (spec->network_default) {
+                /* Bridge when the daemon has a bridge; the stored spec names the mode. */
+                spec->network = m->net && spec->isolation == ISOLATION_CONTAINER ? NETWORK_BRIDGE : NETWORK_NONE;
+                spec->network_default = false;
+        }
+        if (spec->image) {
+                /* image defaults and an overlay snapshot as the rootfs (manager-images.c) */
+                r = manager_image_workload_prepare(m, spec, err);
+                if (r < 0)
+                        return r;
+        }
         if (stat(spec->rootfs, &st) < 0)
                 return berth_error_set(err, -EINVAL, "spec.rootfs", "\"%s\": %s", spec->rootfs, strerror(errno));
         if (!S_ISDIR(st.st_mode))
@@ -502,12 +558,19 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
         if (!json)
                 return berth_error_set(err, -ENOMEM, "", "out of memory");
 
-        r = ops->prepare(m->container, spec, err);
+        r = ops->prepare(drv, spec, err);
         if (r < 0) {
+                /* Nothing half-made stays: no record exists, so the name's
+                 * directory, cgroup and address are this attempt's own. */
+                (void)ops->remove(drv, spec->name);
+                if (spec->image)
+                        manager_image_workload_release(m, spec->name);
                 if (err && !err->error)
                         berth_error_set(err, r, "", "preparing the workload failed: %s", strerror(-r));
+                manager_error_disk_full(err, r);
                 return wlog_error_errno(spec->name, r, "prepare failed: %m");
         }
+        CRASH_POINT("create.after-prepare");
 
         w = mworkload_new(m);
         if (!w)
@@ -515,10 +578,11 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
         w->spec = spec;
         w->spec_json = TAKE_PTR(json);
         w->pub.spec = spec;
-        w->driver = m->container;
+        w->driver = drv;
         w->desired_running = true;
         w->pub.status.state = WORKLOAD_CREATED;
         w->pub.status.created_at = now_usec(CLOCK_REALTIME);
+        workload_net_refresh(w);
 
         /* The record and its "created" event are durable before anything runs. */
         StateWorkload sw = {
@@ -534,16 +598,21 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
                 r = manager_emit(m, "created", spec->name, NULL);
         if (r >= 0)
                 r = state_commit(m->state);
+        CRASH_POINT("create.after-insert");
         if (r >= 0)
                 r = manager_add(m, w);
         if (r < 0) {
                 state_rollback(m->state);
-                (void)ops->remove(m->container, spec->name);
+                (void)ops->remove(drv, spec->name);
+                if (spec->image)
+                        manager_image_workload_release(m, spec->name);
                 w->spec = NULL; /* the caller keeps the spec on failure */
                 mworkload_free(w);
                 wlog_error_errno(spec->name, r, "cannot record the workload: %m");
-                return berth_error_set(err, r == -EEXIST ? -EEXIST : r, "", "cannot record the workload: %s",
-                                       strerror(-r));
+                berth_error_set(err, r == -EEXIST ? -EEXIST : r, "", "cannot record the workload: %s",
+                                strerror(-r));
+                manager_error_disk_full(err, r);
+                return r == -EEXIST ? -EEXIST : r;
         }
 
         (void)workload_start_run(w, NULL);
@@ -566,6 +635,7 @@ int manager_workload_start(MWorkload *w, BerthError *err)
 int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err)
 {
         bool was = w->desired_running;
+        int r;
 
         w->desired_running = false;
         w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
@@ -582,8 +652,11 @@ int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err)
                 return 0; /* nothing runs: a no-op */
         }
         manager_persist(w);
+        CRASH_POINT("stop.after-persist");
         manager_emit(w->manager, "stopping", wname(w), NULL);
-        return workload_terminate(w, timeout);
+        r = workload_terminate(w, timeout);
+        CRASH_POINT("stop.after-signal");
+        return r;
 }
 
 int manager_workload_kill(MWorkload *w, int signo, BerthError *err)
@@ -593,6 +666,8 @@ int manager_workload_kill(MWorkload *w, int signo, BerthError *err)
 
         if (!w->pidfd_source)
                 return berth_error_set(err, -EBUSY, "", "workload \"%s\" is not running", wname(w));
+        if (signo != SIGCONT && signo != SIGSTOP)
+                manager_workload_thaw_before_signal(w);
         r = driver_ops_of(w)->kill(w->driver, wname(w), &w->run, signo);
         if (r < 0)
                 return berth_error_set(err, r, "", "sending signal %d failed: %s", signo, strerror(-r));
@@ -618,12 +693,16 @@ int manager_workload_remove(MWorkload *w, bool force, ApiRemoveCallback done, vo
         if (w->removing)
                 return 0;
         w->removing = true;
+        w->desired_running = false;
         w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
+        (void)manager_persist(w);
+        CRASH_POINT("delete.after-persist");
         if (w->pidfd_source) {
                 int r = driver_ops_of(w)->kill(w->driver, wname(w), &w->run, SIGKILL);
                 if (r < 0 && r != -ESRCH)
                         wlog_warning_errno(wname(w), r, "SIGKILL failed: %m");
                 manager_emit(w->manager, "killed", wname(w), "SIGKILL");
+                CRASH_POINT("delete.after-kill");
         }
         /* A pending start is killed in on_notify; an exit schedules the removal. */
         if (!manager_workload_is_active(w))
@@ -636,11 +715,17 @@ static void workload_finish_removal(Manager *m, MWorkload *w)
         RemoveRequest *reqs;
         int r;
 
+        (void)manager_persist(w);
+        CRASH_POINT("delete.before-driver-remove");
         r = driver_ops_of(w)->remove(w->driver, wname(w));
+        if (r >= 0 && w->spec->image)
+                manager_image_workload_release(m, wname(w));
+        CRASH_POINT("delete.after-driver-remove");
         if (r >= 0) {
                 r = state_workload_delete(m->state, wname(w));
                 if (r == -ENOENT)
                         r = 0;
+                CRASH_POINT("delete.after-db-delete");
         }
         reqs = TAKE_PTR(w->remove_requests);
         w->removing = false;
@@ -684,6 +769,31 @@ static void manager_remove_schedule(Manager *m)
         (void)sd_event_source_set_enabled(m->remove_source, SD_EVENT_ONESHOT);
 }
 
+/* The bridge, IPAM and the nft table (docs/NETWORK.md). A bad network.*
+ * setting is a configuration error; anything else (no nf_tables, no
+ * permission) only means that bridge mode is unavailable and that new
+ * workloads default to network none. */
+static int manager_net_new(Manager *m)
+{
+        _cleanup_free_ char *dir = NULL;
+        BerthError nerr = {};
+        int r;
+
+        if (asprintf(&dir, "%s/net", m->config->root) < 0)
+                return -ENOMEM;
+        NetConfig nc = { .bridge = m->config->net_bridge, .cidr = m->config->net_cidr, .state_dir = dir };
+        r = net_new(&nc, &m->net, &nerr);
+        if (r >= 0) {
+                log_info("bridge networking on %s", net_bridge_name(m->net));
+                return 0;
+        }
+        if (nerr.field[0])
+                return log_error_errno(r, "%s: %s", nerr.field, nerr.message);
+        log_warning_errno(r, "bridge networking unavailable, new workloads default to network none: %s",
+                          nerr.message[0] ? nerr.message : strerror(-r));
+        return 0;
+}
+
 int manager_new(sd_event *event, const Config *config, State *state, const char *shim_path, Manager **ret)
 {
         _cleanup_(manager_freep) Manager *m = NULL;
@@ -700,6 +810,9 @@ int manager_new(sd_event *event, const Config *config, State *state, const char 
         if (!m->shim_path)
                 return -ENOMEM;
 
+        r = manager_net_new(m);
+        if (r < 0)
+                return r;
         DriverConfig dc = {
                 .root_dir = config->root,
                 .run_dir = config->run_dir,
@@ -707,10 +820,20 @@ int manager_new(sd_event *event, const Config *config, State *state, const char 
                 .cgroup_parent = config->cgroup_parent,
                 .shim_path = m->shim_path,
                 .log_max_bytes = config->log_max_bytes,
+                .net = m->net,
         };
         r = container_driver_ops.new(&dc, &m->container);
         if (r < 0)
                 return log_error_errno(r, "cannot set up the container driver: %m");
+        dc.vm_guest_dir = config->vm_guest_dir;
+        dc.vm_accelerator = config->vm_accelerator;
+        dc.vm_user = config->vm_user;
+        r = vm_driver_ops.new(&dc, &m->vm);
+        if (r < 0)
+                log_warning_errno(r, "cannot set up the vm driver, isolation vm is unavailable: %m");
+        r = manager_sched_new(m);
+        if (r < 0)
+                return r;
 
         r = sd_event_add_defer(event, &m->dispatch_source, manager_dispatch_handler, m);
         if (r < 0)
@@ -734,8 +857,14 @@ Manager *manager_free(Manager *m)
         free(m->workloads);
         sd_event_source_disable_unref(m->dispatch_source);
         sd_event_source_disable_unref(m->remove_source);
+        sd_event_source_disable_unref(m->health_timer);
+        manager_sched_free(m);
         if (m->container)
                 container_driver_ops.free(m->container);
+        if (m->vm)
+                vm_driver_ops.free(m->vm);
+        net_free(m->net);
+        manager_images_free(m);
         free(m->shim_path);
         sd_event_unref(m->event);
         free(m);
@@ -758,13 +887,28 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
         switch (res) {
         case DRIVER_ADOPT_RUNNING:
                 w->run = run;
-                w->pub.status.state = WORKLOAD_RUNNING;
+                /* Paused stays paused. The record wins over a freeze or thaw
+                 * that a crash cut short: both are idempotent. */
+                if (recorded == WORKLOAD_PAUSED && ops->pause && ops->pause(w->driver, wname(w), NULL) >= 0)
+                        w->pub.status.state = WORKLOAD_PAUSED;
+                else {
+                        if (ops->resume)
+                                (void)ops->resume(w->driver, wname(w), NULL);
+                        w->pub.status.state = WORKLOAD_RUNNING;
+                }
                 w->pub.status.pid = run.pid;
+                w->pub.status.vm_accelerator = run.vm_accelerator;
                 if (run.started_at)
                         w->pub.status.started_at = run.started_at;
                 manager_persist(w);
-                if (workload_watch_run(w) >= 0)
+                if (workload_watch_run(w) >= 0) {
                         manager_emit(m, "adopted", wname(w), NULL);
+                        /* A stop that berthd did not see through: finish it. */
+                        if (!w->desired_running && !w->removing) {
+                                wlog_notice(wname(w), "resuming the stop that was in progress");
+                                (void)workload_terminate(w, m->config->stop_timeout);
+                        }
+                }
                 return;
         case DRIVER_ADOPT_EXITED:
                 if (ops->read_exit(w->driver, wname(w), &ex) >= 0) {
@@ -812,6 +956,8 @@ int manager_start(Manager *m)
                                         berth_error_format(&err, buf, sizeof(buf)));
                         continue;
                 }
+                if (spec->image)
+                        (void)manager_image_workload_mount(m, spec); /* logged; the start then fails visibly */
                 w = mworkload_new(m);
                 if (!w) {
                         r = -ENOMEM;
@@ -823,12 +969,17 @@ int manager_start(Manager *m)
                 w->pub.status = row->status;
                 row->status.reason = row->status.message = NULL;
                 w->desired_running = row->desired_running;
+                if (w->pub.status.reason && streq(w->pub.status.reason, MANAGER_REASON_REMOVING)) {
+                        w->removing = true; /* finished below, after re-adoption */
+                        w->desired_running = false;
+                }
                 w->run.shim_pid = row->shim_pid;
                 w->run.shim_start_time = row->shim_start_time;
                 w->run.pid = row->status.pid;
                 w->run.pid_start_time = row->pid_start_time;
                 w->run.started_at = row->status.started_at;
-                w->driver = m->container;
+                w->driver = w->spec->isolation == ISOLATION_VM ? m->vm : m->container;
+                workload_net_refresh(w);
                 r = manager_add(m, w);
                 if (r < 0) {
                         mworkload_free(w);
@@ -850,7 +1001,7 @@ int manager_start(Manager *m)
                 }
                 if (recorded != WORKLOAD_CREATED && recorded != WORKLOAD_RUNNING && recorded != WORKLOAD_PAUSED)
                         continue;
-                if (w->spec->isolation != ISOLATION_CONTAINER) {
+                if (!w->driver) {
                         workload_record_lost(w, "no driver for this isolation");
                         manager_persist(w);
                         manager_emit(m, "lost", wname(w), "no driver for this isolation");
@@ -858,7 +1009,25 @@ int manager_start(Manager *m)
                 }
                 workload_adopt(m, w, recorded);
         }
+        /* Removals that a crash interrupted: kill what still runs, then remove. */
+        for (size_t i = 0; i < m->n_workloads; i++) {
+                MWorkload *w = m->workloads[i];
+
+                if (!w->removing)
+                        continue;
+                wlog_notice(wname(w), "finishing the removal that was in progress");
+                if (w->pidfd_source)
+                        (void)driver_ops_of(w)->kill(w->driver, wname(w), &w->run, SIGKILL);
+                manager_remove_schedule(m);
+        }
+        /* Resources of creates and removals that a crash cut short, with no record. */
+        (void)manager_orphans_remove(m);
+        /* The ledger from what is recorded and found running (manager-sched.c). */
+        (void)manager_sched_rebuild(m);
         manager_emit(m, "daemon-started", NULL, NULL);
+        r = manager_health_start(m);
+        if (r < 0)
+                log_warning_errno(r, "health checks are disabled: %m");
         m->ready = true;
         log_info("ready: %zu workload(s) loaded", m->n_workloads);
         return 0;

@@ -60,6 +60,8 @@ struct MWorkload {
         sd_event_source *pidfd_source;
         sd_event_source *kill_timer;     /* SIGKILL after the stop grace period */
         sd_event_source *restart_timer;  /* restart policy backoff */
+        struct MHealth *health;          /* health check state (manager-health.c), NULL = none yet */
+        uint32_t sched_slot;             /* scheduler ledger id + 1 (manager-sched.c); 0 = nothing booked */
         unsigned backoff_step;
 
         bool stop_pending;       /* stop requested while the start was in flight */
@@ -74,7 +76,10 @@ struct Manager {
         const Config *config;
         State *state;
         Driver *container;
+        Driver *vm;              /* microVM driver (drivers/vm); NULL if it could not be set up */
         char *shim_path;
+        struct Net *net;         /* bridge networking (drivers/net); NULL if it could not be set up */
+        struct Cluster *cluster; /* cluster store (agent/cluster.c); NULL = standalone */
 
         MWorkload **workloads;   /* sorted by name */
         size_t n_workloads;
@@ -87,6 +92,9 @@ struct Manager {
 
         usec_t started_at;
         bool ready;
+        sd_event_source *health_timer;    /* manager-health.c: drives every workload's probes */
+        struct ManagerImages *images;     /* manager-images.c: image store and jobs; NULL until used */
+        struct ManagerSched *sched;       /* manager-sched.c: the resource ledger; NULL = admit all */
 };
 
 extern const ApiBackendOps manager_backend_ops;
@@ -117,3 +125,39 @@ void manager_watches_free_all(Manager *m);
 /* manager-node.c */
 int manager_backend_node(void *backend, ApiNode *ret);
 int manager_backend_metrics(void *backend, char **ret_text, size_t *ret_len);
+
+/* manager-images.c (docs/IMAGES.md) */
+/* spec.image: applies the image config defaults to spec and mounts a
+ * fresh active snapshot, setting spec->rootfs to it. */
+int manager_image_workload_prepare(Manager *m, Spec *spec, BerthError *err);
+/* After a restart: mounts the workload's existing snapshot again. */
+int manager_image_workload_mount(Manager *m, Spec *spec);
+void manager_image_workload_release(Manager *m, const char *name);
+void manager_images_free(Manager *m);
+int manager_backend_image_list(void *backend, json_t **ret, BerthError *err);
+int manager_backend_image_inspect(void *backend, const char *ref, json_t **ret, BerthError *err);
+int manager_backend_image_remove(void *backend, const char *ref, json_t **ret, BerthError *err);
+int manager_backend_system_df(void *backend, json_t **ret, BerthError *err);
+int manager_backend_image_job(void *backend, const ApiImageJob *job, ApiImageJobCallback cb, void *userdata,
+                              ApiImageWatch **ret, BerthError *err);
+void manager_backend_image_job_cancel(void *backend, ApiImageWatch *watch);
+
+/* manager-sched.c: the node resource scheduler's glue (docs/SCHEDULER.md).
+ * Admission happens when a run starts (create, start, restart) and on resize;
+ * the booking is released when the run ends. */
+int manager_sched_new(Manager *m);
+void manager_sched_free(Manager *m);
+/* Books the workloads found running at daemon start (after adoption). */
+int manager_sched_rebuild(Manager *m);
+/* Create: rejects up front (-ENOSPC naming the resource) what could not be admitted. */
+int manager_sched_check(Manager *m, const Spec *spec, BerthError *err);
+/* Start: books the run, preempting lower priorities if that makes it fit. */
+int manager_sched_admit(MWorkload *w, BerthError *err);
+/* The run is up: apply its cpuset. */
+void manager_sched_running(MWorkload *w);
+/* The run ended or the workload goes away. */
+void manager_sched_release(MWorkload *w);
+/* PATCH: admission for the new resources of a booked workload; commits on success. */
+int manager_sched_resize(MWorkload *w, const Spec *spec, BerthError *err);
+int manager_sched_dry_run(void *backend, const Spec *spec, ApiAdmission *ret, BerthError *err);
+void manager_sched_node(Manager *m, ApiNode *ret);

@@ -144,6 +144,12 @@ int api_validate_name(const char *name, const char *field, BerthError *err)
 
 int api_core_create(ApiCore *c, const char *body, size_t len, const Workload **ret, BerthError *err)
 {
+        return api_core_create_as(c, NULL, body, len, ret, err);
+}
+
+int api_core_create_as(ApiCore *c, const ApiCaller *caller, const char *body, size_t len, const Workload **ret,
+                       BerthError *err)
+{
         _cleanup_(spec_freep) Spec *spec = NULL;
         int r;
 
@@ -154,6 +160,10 @@ int api_core_create(ApiCore *c, const char *body, size_t len, const Workload **r
         r = spec_parse_json(body, len, &spec, err);
         if (r < 0)
                 return backend_result(r, err);
+        /* Role policy (api/auth.h): host-level privileges need control-plane. */
+        if (!api_caller_may_use_host(caller) && api_spec_needs_host(spec))
+                return berth_error_set(err, -EACCES, "spec", "role %s may not use host-level privileges (%s)",
+                                       strempty(api_role_to_string(caller->role)), api_spec_needs_host(spec));
         r = OPS(c)->create(BK(c), spec, ret, err);
         if (r < 0)
                 return backend_result(r, err);

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "lib/logfile.h"
 
 #define API_STOP_TIMEOUT_DEFAULT (10 * USEC_PER_SEC)
@@ -33,6 +34,10 @@ int api_validate_name(const char *name, const char *field, BerthError *err);
 /* Operations. Workloads returned are borrowed (valid until control returns
  * to the event loop). */
 int api_core_create(ApiCore *c, const char *body, size_t len, const Workload **ret, BerthError *err);
+/* The same, for a caller whose role is checked against host-level privileges
+ * (api/auth.h); caller NULL = trusted (unix socket). */
+int api_core_create_as(ApiCore *c, const ApiCaller *caller, const char *body, size_t len, const Workload **ret,
+                       BerthError *err);
 int api_core_get(ApiCore *c, const char *name, const Workload **ret, BerthError *err);
 int api_core_list(ApiCore *c, const Workload ***ret, size_t *ret_n, BerthError *err);
 int api_core_start(ApiCore *c, const char *name, const Workload **ret, BerthError *err);
@@ -49,6 +54,15 @@ int api_core_events(ApiCore *c, const char *since, const char *workload, const c
 void api_core_watch_cancel(ApiCore *c, ApiWatch *watch);
 int api_core_node(ApiCore *c, ApiNode *ret, BerthError *err);
 int api_core_metrics(ApiCore *c, char **ret_text, size_t *ret_len, BerthError *err);
+/* api/api-core-harden.c: PATCH body {"resources": {...}} merged into the
+ * stored spec (null removes a limit), revalidated, applied live. */
+int api_core_update(ApiCore *c, const char *name, const char *body, size_t len, const Workload **ret,
+                    BerthError *err);
+int api_core_pause(ApiCore *c, const char *name, const Workload **ret, BerthError *err);
+int api_core_resume(ApiCore *c, const char *name, const Workload **ret, BerthError *err);
+/* exec body {"command": [...], "tty": bool}; *ret_argv NULL-terminated. */
+int api_core_exec_parse(const char *body, size_t len, char ***ret_argv, bool *ret_tty, BerthError *err);
+int api_core_exec(ApiCore *c, const char *name, char **argv, bool tty, ApiExecIo *ret, BerthError *err);
 
 typedef enum ApiLogFormat {
         API_LOG_PLAIN,
@@ -80,6 +94,13 @@ json_t *api_workload_list_to_json(const Workload *const *w, size_t n);
 json_t *api_wait_result_to_json(const Workload *w);
 json_t *api_event_to_json(const BerthEvent *ev);
 json_t *api_node_to_json(const ApiNode *n);
+/* api/api-sched.c: the scheduler's ledger in the node document, and the dry run.
+ * api_core_create_dry_run returns 0 when dryRun is false (create normally), 1
+ * with *ret filled when the decision was taken, or a negative errno. */
+int api_node_sched_to_json(const ApiNode *n, json_t *o);
+json_t *api_admission_to_json(const ApiAdmission *a);
+int api_core_create_dry_run(ApiCore *c, const char *dry_run, const char *body, size_t len, ApiAdmission *ret,
+                            BerthError *err);
 /* {"code","message","field"}; field null when empty. */
 json_t *api_error_to_json(const BerthError *err);
 /* Fills err from a bare errno when the backend left it unset. */

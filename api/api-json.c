@@ -59,6 +59,18 @@ static json_t *status_to_json(const WorkloadStatus *s)
         set(o, "restartCount", json_integer(s->restart_count), &failed);
         set(o, "reason", json_string_or_null(s->reason), &failed);
         set(o, "message", json_string_or_null(s->message), &failed);
+        if (s->health)
+                set(o, "health", json_string(s->health), &failed);
+        if (s->vm_accelerator) {
+                json_t *vm = json_object();
+                set(vm, "accelerator", json_string(s->vm_accelerator), &failed);
+                set(o, "vm", vm, &failed);
+        }
+        if (s->network_ip[0]) {
+                json_t *net = json_object();
+                set(net, "ip", json_string(s->network_ip), &failed);
+                set(o, "network", net, &failed);
+        }
         if (failed) {
                 json_decref(o);
                 return NULL;
@@ -133,11 +145,38 @@ json_t *api_node_to_json(const ApiNode *n)
                 json_decref(wl);
                 return NULL;
         }
-        return json_pack("{s:s?, s:s?, s:s?, s:i, s:I, s:{s:I, s:I}, s:o, s:o, s:b}", "name", n->name, "version",
+        json_t *o = json_pack("{s:s?, s:s?, s:s?, s:i, s:I, s:{s:I, s:I}, s:o, s:o, s:b}", "name", n->name, "version",
                          n->version, "kernel", n->kernel, "cgroupVersion", n->cgroup_version, "cpus",
                          (json_int_t)n->cpus, "memory", "totalBytes", (json_int_t)n->memory_total_bytes,
                          "availableBytes", (json_int_t)n->memory_available_bytes, "startedAt",
                          json_time_or_null(n->started_at), "workloads", wl, "ready", n->ready);
+        /* The cluster store session (docs/CLUSTER.md), absent when standalone. */
+        if (o && n->cluster && json_object_set_new(o, "cluster", json_string(n->cluster)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        /* The scheduler's ledger (docs/SCHEDULER.md), absent without one. */
+        if (o && n->has_scheduler && api_node_sched_to_json(n, o) < 0) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* Error texts may quote what the client sent (a path, a name): JSON needs
+ * valid UTF-8, so a text that is not gets its non-ASCII bytes as '?'. */
+static json_t *json_string_lossy(const char *s)
+{
+        json_t *j = json_string(s);
+        char buf[sizeof(((BerthError *)NULL)->message)];
+        size_t i;
+
+        if (j)
+                return j;
+        for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
+                buf[i] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+        buf[i] = 0;
+        return json_string(buf);
 }
 
 json_t *api_error_to_json(const BerthError *err)
@@ -145,6 +184,6 @@ json_t *api_error_to_json(const BerthError *err)
         int error = err && err->error < 0 ? err->error : -EIO;
         const char *message = err && err->message[0] ? err->message : strerror(-error);
 
-        return json_pack("{s:s, s:s, s:o}", "code", berth_error_class(error), "message", message, "field",
-                         err && err->field[0] ? json_string(err->field) : json_null());
+        return json_pack("{s:s, s:o, s:o}", "code", berth_error_class(error), "message", json_string_lossy(message),
+                         "field", err && err->field[0] ? json_string_lossy(err->field) : json_null());
 }

@@ -40,14 +40,81 @@ typedef struct ApiNode {
         usec_t started_at;           /* berthd start, CLOCK_REALTIME */
         unsigned workloads[_WORKLOAD_STATE_MAX]; /* count by state */
         bool ready;
+        const char *cluster;         /* cluster store session state (docs/CLUSTER.md); NULL = standalone */
+        /* The scheduler's ledger (docs/SCHEDULER.md); has_scheduler false = absent.
+         * Borrowed: valid until control returns to the event loop. */
+        bool has_scheduler;
+        const struct ApiNodeResource *resources;  /* cpu (millicores), memory (bytes) */
+        size_t n_resources;
+        const char *shared_pool;     /* cpuset list of the shared pool */
+        unsigned numa_nodes;
+        unsigned cpu_cores, smt_width;
+        uint64_t hugepages_2m, hugepages_1g;
+        const struct ApiPlacement *placements;    /* one per booked workload, by name */
+        size_t n_placements;
+        bool under_pressure;         /* eviction: memory pressure with hysteresis */
 } ApiNode;
+
+typedef struct ApiNodeResource {
+        const char *name;            /* "cpu", "memory" */
+        uint64_t capacity, allocatable, allocated, free;
+} ApiNodeResource;
+
+typedef struct ApiPlacement {
+        const char *workload;
+        const char *qos;             /* guaranteed, burstable, best-effort */
+        const char *cpuset;          /* its exclusive set, or the shared pool */
+        bool exclusive;
+        int numa_node;               /* -1 = not aligned */
+        int32_t priority;
+        uint64_t cpu_millis;         /* what the ledger books (VM: with the VMM overhead) */
+        uint64_t memory_bytes;
+} ApiPlacement;
+
+/* POST /v1/workloads?dryRun=1: what admission would decide, nothing done. */
+typedef struct ApiAdmission {
+        bool admitted;
+        ApiPlacement placement;      /* workload = the spec's name */
+        const char *const *preempts; /* victims' names, NULL-terminated; NULL = none */
+        size_t n_preempts;
+        char reason[256];            /* rejection: names the resource and the numbers */
+        const char *resource;        /* rejection: "cpu" or "memory"; NULL when admitted */
+} ApiAdmission;
 
 /* Called when a workload reached a final state for the watch (exited, or
  * removed: w == NULL and error == -ENOENT). */
+/* One exec session's descriptors (ApiBackendOps.exec). */
+typedef struct ApiExecIo {
+        int stdin_fd;  /* write end; -EBADF with a tty */
+        int stdout_fd; /* read end; with a tty the pty master (read and write) */
+        int stderr_fd; /* read end; -EBADF with a tty */
+        int pidfd;     /* the exec helper: SIGKILL cancels the command */
+        int status_fd; /* the exit code as one native int, then EOF */
+} ApiExecIo;
+
 typedef void (*ApiWorkloadCallback)(void *userdata, const Workload *w, int error);
 typedef void (*ApiRemoveCallback)(void *userdata, int error);
 /* Called for each event, in id order; ev == NULL with error < 0 ends the watch. */
 typedef void (*ApiEventCallback)(void *userdata, const BerthEvent *ev, int error);
+
+typedef enum ApiImageJobKind {
+        API_IMAGE_IMPORT,   /* path (absolute, on the node), name optional */
+        API_IMAGE_PULL,     /* ref */
+        API_IMAGE_COMMIT,   /* workload -> name */
+        _API_IMAGE_JOB_KIND_MAX,
+} ApiImageJobKind;
+
+typedef struct ApiImageJob {
+        ApiImageJobKind kind;
+        const char *path;
+        const char *ref;
+        const char *name;
+        const char *workload;
+        bool insecure;      /* pull over plain HTTP */
+} ApiImageJob;
+
+typedef struct ApiImageWatch ApiImageWatch; /* backend-defined */
+typedef void (*ApiImageJobCallback)(void *userdata, const json_t *obj, bool final);
 
 typedef struct ApiBackendOps {
         /* Creates and starts. Returns after the record is durable. Takes
@@ -79,6 +146,36 @@ typedef struct ApiBackendOps {
         int (*node)(void *backend, ApiNode *ret);
         /* Prometheus text exposition (version 0.0.4), malloc'd. */
         int (*metrics)(void *backend, char **ret_text, size_t *ret_len);
+        /* Issue 3 part B (additive; NULL = not supported, 501). */
+        /* Replaces the spec (only resources may differ, checked by the
+         * core) and applies it live when running. Takes spec on success. */
+        int (*update)(void *backend, const char *name, Spec *spec, const Workload **ret, BerthError *err);
+        /* Freeze / thaw a running workload (state paused <-> running). */
+        int (*pause)(void *backend, const char *name, const Workload **ret, BerthError *err);
+        int (*resume)(void *backend, const char *name, const Workload **ret, BerthError *err);
+        /* Starts argv inside the running workload (all its namespaces, its
+         * cgroup, its security policy). Fills *ret with non-blocking,
+         * O_CLOEXEC fds owned by the caller. */
+        int (*exec)(void *backend, const char *name, char **argv, bool tty, ApiExecIo *ret, BerthError *err);
+
+        /* Issue 3 part A: images (docs/IMAGES.md; additive, NULL = 501).
+         * Documents are the JSON shapes of docs/IMAGES.md, new references. */
+        int (*image_list)(void *backend, json_t **ret, BerthError *err);
+        int (*image_inspect)(void *backend, const char *ref, json_t **ret, BerthError *err);
+        int (*image_remove)(void *backend, const char *ref, json_t **ret, BerthError *err);
+        int (*system_df)(void *backend, json_t **ret, BerthError *err);
+        /* Slow image work (import a path on the node, pull, commit) runs in
+         * a worker process; cb gets each progress object, then one final
+         * object ({"status":"done",...} or {"status":"error",...}) with
+         * final = true. The job outlives a cancelled watch. */
+        int (*image_job)(void *backend, const ApiImageJob *job, ApiImageJobCallback cb, void *userdata,
+                         ApiImageWatch **ret, BerthError *err);
+        void (*image_job_cancel)(void *backend, ApiImageWatch *watch);
+
+        /* The scheduler (docs/SCHEDULER.md; additive, NULL = 501): admission
+         * without side effects, for POST /v1/workloads?dryRun=1. The result
+         * borrows backend memory until control returns to the event loop. */
+        int (*admit_dry_run)(void *backend, const Spec *spec, ApiAdmission *ret, BerthError *err);
 } ApiBackendOps;
 
 typedef struct ApiBackend {
@@ -93,10 +190,67 @@ typedef struct ApiHttpConfig {
         gid_t socket_gid;          /* group owning the socket, (gid_t)-1 to leave as is */
         int listen_fd;             /* >= 0: use this already-listening socket instead (socket activation) */
         usec_t default_stop_timeout;
+        /* TCP with mutual TLS (api/tls-http.c, docs/SECURITY.md): when tls_cert is set, listen_fd is
+         * a listening TCP socket (api_listen_tcp) and every route but /healthz needs a client
+         * certificate whose subject maps to a role. */
+        const char *tls_cert, *tls_key, *tls_ca;
+        const struct ApiRoleMapping *roles;
+        size_t n_roles;
+        double rate_limit, rate_burst; /* per client certificate, requests/s; 0 = unlimited */
 } ApiHttpConfig;
 
 typedef struct ApiHttp ApiHttp;
+/* SIGHUP: a new server certificate for new TLS connections; established ones carry on. */
+int api_http_reload_tls(ApiHttp *h);
+/* A listening TCP socket on "HOST:PORT" / "[V6]:PORT" (non-blocking, CLOEXEC). */
+int api_listen_tcp(const char *address, int *ret_fd);
 
 int api_http_new(sd_event *event, const ApiHttpConfig *config, const ApiBackend *backend, ApiHttp **ret);
 /* Stops accepting; open streams end. */
 ApiHttp *api_http_free(ApiHttp *h);
+
+/* ---- The gRPC adapter (api/grpc-*.c, docs/GRPC.md), on the caller's sd_event ---- */
+
+typedef struct ApiRoleMapping ApiRoleMapping; /* api/auth.h */
+
+typedef struct ApiGrpcConfig {
+        const char *socket_path;     /* unix socket (mode 0660), NULL = none */
+        gid_t socket_gid;            /* (gid_t)-1 to leave as is */
+        const char *tcp_address;     /* "HOST:PORT" or "[V6]:PORT", NULL = no TCP listener */
+        const char *tls_cert, *tls_key, *tls_ca; /* required with tcp_address (mutual TLS) */
+        const ApiRoleMapping *roles; /* certificate subject -> role */
+        size_t n_roles;
+        double rate_limit;           /* per-client requests/s on TCP; 0 = unlimited */
+        double rate_burst;
+        size_t max_message;          /* bytes per message, 0 = GRPC_DEFAULT_MAX_MESSAGE */
+        unsigned max_streams;        /* concurrent streams per connection, 0 = default */
+        usec_t keepalive;            /* ping interval on idle connections, 0 = default */
+        usec_t idle_timeout;         /* close connections without streams after this, 0 = default */
+        usec_t default_stop_timeout;
+} ApiGrpcConfig;
+
+#define GRPC_DEFAULT_MAX_MESSAGE (4 * 1024 * 1024)
+#define GRPC_DEFAULT_MAX_STREAMS 100
+#define GRPC_DEFAULT_KEEPALIVE (30 * USEC_PER_SEC)
+#define GRPC_KEEPALIVE_TIMEOUT (20 * USEC_PER_SEC)
+#define GRPC_DEFAULT_IDLE_TIMEOUT (300 * USEC_PER_SEC)
+#define GRPC_HEADER_TIMEOUT (10 * USEC_PER_SEC) /* TLS handshake + client preface */
+#define GRPC_RST_STREAM_MAX 100                 /* RST_STREAM frames per connection per second */
+
+typedef struct ApiGrpc ApiGrpc;
+
+int api_grpc_new(sd_event *event, const ApiGrpcConfig *config, const ApiBackend *backend, ApiGrpc **ret);
+/* SIGHUP: reloads the TLS certificate, key and CA for new connections;
+ * established connections and their streams carry on. */
+int api_grpc_reload_tls(ApiGrpc *g);
+/* Graceful shutdown: GOAWAY to every client, stop accepting. */
+void api_grpc_shutdown(ApiGrpc *g);
+ApiGrpc *api_grpc_free(ApiGrpc *g);
+static inline void api_grpc_freep(ApiGrpc **g)
+{
+        api_grpc_free(*g);
+}
+static inline void api_http_freep(ApiHttp **h)
+{
+        api_http_free(*h);
+}

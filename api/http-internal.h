@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 
 #include "api/api-core.h"
+#include "api/tls-http.h"
 
 #define HTTP_CONNECTION_LIMIT 256
 #define HTTP_CONNECTION_TIMEOUT_SEC 60
@@ -15,6 +16,7 @@
 
 typedef struct HttpRequest HttpRequest;
 typedef struct HttpRemoveOp HttpRemoveOp;
+typedef struct HttpExec HttpExec;
 
 struct ApiHttp {
         sd_event *event;
@@ -25,6 +27,8 @@ struct ApiHttp {
         sd_event_source *io_source;
         sd_event_source *timer_source;
         HttpRequest *requests; /* every live request, for shutdown */
+        HttpExec *execs;       /* upgraded exec sessions (http-exec.c) */
+        HttpTls *tls;          /* TCP with mutual TLS (tls-http.c), NULL on the unix socket */
         bool closing;
 };
 
@@ -42,6 +46,7 @@ struct HttpRemoveOp {
 struct HttpRequest {
         ApiHttp *http;
         struct MHD_Connection *connection;
+        ApiCaller caller; /* TLS listener: filled by http_tls_authorize() */
         HttpRequest *prev, *next;
 
         /* body */
@@ -80,6 +85,8 @@ struct HttpRequest {
         bool workload_exited;
         /* events */
         ApiWatch *events_watch;
+        /* image jobs (api/http-images.c) */
+        ApiImageWatch *image_watch;
 };
 
 /* http-server.c */
@@ -93,6 +100,15 @@ unsigned http_status_from_error(int error);
 
 /* http-routes.c: returns an MHD_Result for the access handler. */
 enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url);
+
+/* http-images.c: /v1/images*, /v1/system/df, /v1/workloads/NAME/commit */
+bool http_images_match(const char *url);
+enum MHD_Result http_images_route(HttpRequest *req, const char *method, const char *url);
+void http_images_release(HttpRequest *req);
+
+/* http-exec.c: POST /v1/workloads/NAME/exec (HTTP Upgrade, framed stdio). */
+enum MHD_Result http_exec_start(HttpRequest *req, const char *name);
+void http_exec_close_all(ApiHttp *h);
 
 /* http-stream.c */
 enum MHD_Result http_stream_logs(HttpRequest *req, const char *name);

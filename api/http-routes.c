@@ -16,6 +16,9 @@ typedef enum Route {
         ROUTE_KILL,
         ROUTE_WAIT,
         ROUTE_LOGS,
+        ROUTE_PAUSE,
+        ROUTE_RESUME,
+        ROUTE_EXEC,
         _ROUTE_MAX,
         _ROUTE_INVALID = -EINVAL,
 } Route;
@@ -31,14 +34,17 @@ static const char *const kill_params[] = { "signal", NULL };
 static const char *const delete_params[] = { "force", NULL };
 static const char *const logs_params[] = { "tail", "follow", "timestamps", "format", NULL };
 static const char *const events_params[] = { "since", "workload", "follow", NULL };
+static const char *const workloads_params[] = { "dryRun", NULL }; /* POST only; GET ignores it */
 
 static const RouteInfo routes[_ROUTE_MAX] = {
         [ROUTE_HEALTHZ] = { "GET", no_params },      [ROUTE_READYZ] = { "GET", no_params },
         [ROUTE_METRICS] = { "GET", no_params },      [ROUTE_NODE] = { "GET", no_params },
-        [ROUTE_EVENTS] = { "GET", events_params },   [ROUTE_WORKLOADS] = { "GET, POST", no_params },
-        [ROUTE_WORKLOAD] = { "GET, DELETE", NULL },  [ROUTE_START] = { "POST", no_params },
+        [ROUTE_EVENTS] = { "GET", events_params },   [ROUTE_WORKLOADS] = { "GET, POST", workloads_params },
+        [ROUTE_WORKLOAD] = { "GET, DELETE, PATCH", NULL },  [ROUTE_START] = { "POST", no_params },
         [ROUTE_STOP] = { "POST", stop_params },      [ROUTE_KILL] = { "POST", kill_params },
         [ROUTE_WAIT] = { "GET", no_params },         [ROUTE_LOGS] = { "GET", logs_params },
+        [ROUTE_PAUSE] = { "POST", no_params },       [ROUTE_RESUME] = { "POST", no_params },
+        [ROUTE_EXEC] = { "POST", no_params },
 };
 
 /* Splits url into a route and the workload name (borrowed into buf). */
@@ -57,6 +63,7 @@ static Route route_parse(const char *url, char *name, size_t name_size)
         } verbs[] = {
                 { "start", ROUTE_START }, { "stop", ROUTE_STOP }, { "kill", ROUTE_KILL },
                 { "wait", ROUTE_WAIT },   { "logs", ROUTE_LOGS },
+                { "pause", ROUTE_PAUSE }, { "resume", ROUTE_RESUME }, { "exec", ROUTE_EXEC },
         };
         const char *p, *slash;
         size_t n;
@@ -89,10 +96,13 @@ static bool method_allowed(Route r, const char *method)
         case ROUTE_WORKLOADS:
                 return streq(method, "GET") || streq(method, "POST");
         case ROUTE_WORKLOAD:
-                return streq(method, "GET") || streq(method, "DELETE");
+                return streq(method, "GET") || streq(method, "DELETE") || streq(method, "PATCH");
         case ROUTE_START:
         case ROUTE_STOP:
         case ROUTE_KILL:
+        case ROUTE_PAUSE:
+        case ROUTE_RESUME:
+        case ROUTE_EXEC:
                 return streq(method, "POST");
         default:
                 /* HEAD of a GET route is answered by MHD without a body */
@@ -266,6 +276,13 @@ static enum MHD_Result handle_node(HttpRequest *req, Route route)
                 if (!node.ready)
                         return result(
                                 http_queue_error_errno(req, -ESHUTDOWN, NULL, "berthd is not ready yet"));
+                if (node.cluster) {
+                        /* Local serving does not depend on etcd: still 200, with the session state. */
+                        char text[64];
+                        int l = snprintf(text, sizeof(text), "ok\ncluster: %s\n", node.cluster);
+                        return result(
+                                http_queue_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", text, (size_t)l));
+                }
                 return result(http_queue_text(req, MHD_HTTP_OK, "text/plain; charset=utf-8", "ok\n", 3));
         }
         return result(http_queue_json(req, MHD_HTTP_OK, api_node_to_json(&node)));
@@ -294,6 +311,13 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
         Route route;
         int r;
 
+        if (http_images_match(url))
+                return http_images_route(req, method, url);
+        /* TCP listener: mutual TLS and roles before anything else (api/tls-http.c). */
+        r = http_tls_authorize(req, streq(url, "/healthz"), !streq(method, "GET") && !streq(method, "HEAD"));
+        if (r != 0)
+                return result(r > 0 ? 0 : r);
+
         route = route_parse(url, name, sizeof(name));
         if (route < 0)
                 return result(http_queue_error_errno(req, -ENOENT, NULL, "no route for %s %s", method, url));
@@ -310,7 +334,8 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
 
         if (route >= ROUTE_WORKLOAD && api_validate_name(name, "name", &err) < 0)
                 return result(http_queue_error(req, &err));
-        if (req->body_len > 0 && !(route == ROUTE_WORKLOADS && streq(method, "POST")))
+        if (req->body_len > 0 && !(route == ROUTE_WORKLOADS && streq(method, "POST")) &&
+            !(route == ROUTE_WORKLOAD && streq(method, "PATCH")) && route != ROUTE_EXEC)
                 return result(http_queue_error_errno(req, -EINVAL, NULL, "this request takes no body"));
 
         switch (route) {
@@ -326,13 +351,26 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
         case ROUTE_WORKLOADS:
                 if (streq(method, "GET"))
                         return handle_list(req);
-                r = api_core_create(c, req->body, req->body_len, &w, &err);
+                if (arg(req, "dryRun")) { /* admission only (docs/SCHEDULER.md) */
+                        ApiAdmission adm;
+                        r = api_core_create_dry_run(c, arg(req, "dryRun"), req->body, req->body_len, &adm, &err);
+                        if (r < 0)
+                                return result(http_queue_error(req, &err));
+                        if (r > 0)
+                                return result(http_queue_json(req, MHD_HTTP_OK, api_admission_to_json(&adm)));
+                }
+                r = api_core_create_as(c, req->http->tls ? &req->caller : NULL, req->body, req->body_len, &w,
+                                       &err);
                 if (r >= 0)
                         wlog_info(w->spec->name, "created through the API");
                 return handle_workload_result(req, r, MHD_HTTP_CREATED, w, &err);
         case ROUTE_WORKLOAD:
                 if (streq(method, "DELETE"))
                         return handle_delete(req, name);
+                if (streq(method, "PATCH")) {
+                        r = api_core_update(c, name, req->body, req->body_len, &w, &err);
+                        return handle_workload_result(req, r, MHD_HTTP_OK, w, &err);
+                }
                 r = api_core_get(c, name, &w, &err);
                 return handle_workload_result(req, r, MHD_HTTP_OK, w, &err);
         case ROUTE_START:
@@ -348,6 +386,14 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
                 return handle_wait(req, name);
         case ROUTE_LOGS:
                 return http_stream_logs(req, name);
+        case ROUTE_EXEC:
+                return http_exec_start(req, name);
+        case ROUTE_PAUSE:
+                r = api_core_pause(c, name, &w, &err);
+                return handle_workload_result(req, r, MHD_HTTP_OK, w, &err);
+        case ROUTE_RESUME:
+                r = api_core_resume(c, name, &w, &err);
+                return handle_workload_result(req, r, MHD_HTTP_OK, w, &err);
         default:
                 return MHD_NO;
         }

@@ -105,6 +105,7 @@ static void request_cancel_watches(HttpRequest *req)
         api_core_watch_cancel(c, TAKE_PTR(req->watch));
         api_core_watch_cancel(c, TAKE_PTR(req->events_watch));
         api_core_watch_cancel(c, TAKE_PTR(req->exit_watch));
+        http_images_release(req);
         req->inotify_source = sd_event_source_disable_unref(req->inotify_source);
         if (req->remove_op) {
                 req->remove_op->req = NULL; /* freed when the backend's done() arrives */
@@ -410,6 +411,11 @@ int api_http_new(sd_event *event, const ApiHttpConfig *config, const ApiBackend 
         h->event = sd_event_ref(event);
         h->listen_fd = -EBADF;
         api_core_init(&h->core, backend, config->default_stop_timeout);
+        if (config->tls_cert) {
+                r = http_tls_new(config, &h->tls);
+                if (r < 0)
+                        goto fail;
+        }
         if (config->listen_fd < 0) {
                 h->socket_path = strdup(config->socket_path);
                 if (!h->socket_path) {
@@ -419,12 +425,14 @@ int api_http_new(sd_event *event, const ApiHttpConfig *config, const ApiBackend 
         }
 
         h->listen_fd = fd;
-        h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        h->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG |
+                                             (h->tls ? MHD_USE_TLS : 0), 0, NULL, NULL,
                                      access_handler, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
                                      (unsigned)HTTP_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
                                      (unsigned)HTTP_CONNECTION_TIMEOUT_SEC, MHD_OPTION_NOTIFY_COMPLETED,
                                      on_completed, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
-                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_ARRAY,
+                                     http_tls_mhd_options(h->tls), MHD_OPTION_END);
         if (!h->daemon) {
                 r = -EIO;
                 goto fail;
@@ -460,6 +468,7 @@ ApiHttp *api_http_free(ApiHttp *h)
         if (!h)
                 return NULL;
         h->closing = true;
+        http_exec_close_all(h); /* MHD refuses to stop with upgraded connections open */
         if (h->daemon) {
                 /* MHD panics if stopped with suspended connections: end what
                  * they wait for, resume them, and let MHD take them back. */
@@ -475,6 +484,7 @@ ApiHttp *api_http_free(ApiHttp *h)
                 request_free(h->requests);
         h->io_source = sd_event_source_disable_unref(h->io_source);
         h->timer_source = sd_event_source_disable_unref(h->timer_source);
+        h->tls = http_tls_free(h->tls);
         if (h->socket_path)
                 (void)unlink(h->socket_path);
         free(h->socket_path);

@@ -16,6 +16,13 @@ static const Verb verbs[] = {
     {"rm", "remove workloads", verb_rm},
     {"events", "print events", verb_events},
     {"node", "summarise the node", verb_node},
+    {"pause", "freeze a running workload", verb_pause},
+    {"resume", "thaw a paused workload", verb_resume},
+    {"update", "change a workload's resources, live", verb_update},
+    {"exec", "run a command inside a running workload", verb_exec},
+    {"image", "import, pull, list, inspect and remove images", verb_image},
+    {"commit", "store a workload's changes as a new image", verb_commit},
+    {"system", "store usage (system df)", verb_system},
 };
 
 static void help(void)

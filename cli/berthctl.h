@@ -58,6 +58,16 @@ int verb_kill(Berthctl *ctx, int argc, char **argv);
 int verb_rm(Berthctl *ctx, int argc, char **argv);
 int verb_events(Berthctl *ctx, int argc, char **argv);
 int verb_node(Berthctl *ctx, int argc, char **argv);
+/* cli/verb-harden.c */
+int verb_pause(Berthctl *ctx, int argc, char **argv);
+int verb_resume(Berthctl *ctx, int argc, char **argv);
+int verb_update(Berthctl *ctx, int argc, char **argv);
+/* cli/verb-exec.c */
+int verb_exec(Berthctl *ctx, int argc, char **argv);
+/* cli/verb-image.c */
+int verb_image(Berthctl *ctx, int argc, char **argv);
+int verb_commit(Berthctl *ctx, int argc, char **argv);
+int verb_system(Berthctl *ctx, int argc, char **argv);
 
 /* cli/common.c */
 
@@ -83,3 +93,6 @@ int print_yaml(const json_t *j);
 int verb_one_name(const Berthctl *ctx, int argc, char **argv, const char **ret);
 /* URL-escapes s into a malloc'd string. */
 char *url_escape(const char *s);
+
+/* cli/verb-node-sched.c: the scheduler's ledger in `berthctl node` (absent: prints nothing). */
+void node_print_scheduler(const json_t *node);

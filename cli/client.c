@@ -315,3 +315,14 @@ int client_stream(Client *c, const char *path, ClientStreamFunc cb, ClientTickFu
         free(q.buf);
         return r;
 }
+
+int client_stream_method(Client *c, const char *method, const char *path, ClientStreamFunc cb, ClientTickFunc tick,
+                         void *userdata)
+{
+        Request q = {.client = c, .cb = cb, .tick = tick, .userdata = userdata};
+        int r;
+
+        r = perform(c, method, path, NULL, &q, true);
+        free(q.buf);
+        return r;
+}

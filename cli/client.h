@@ -32,6 +32,9 @@ typedef void (*ClientTickFunc)(void *userdata);
 /* A streaming GET: the 2xx body goes to cb as it arrives (chunked answers
  * are not buffered); an error answer is buffered and printed. */
 int client_stream(Client *c, const char *path, ClientStreamFunc cb, ClientTickFunc tick, void *userdata);
+/* The same with another method (POST for the image jobs, cli/verb-image.c). */
+int client_stream_method(Client *c, const char *method, const char *path, ClientStreamFunc cb, ClientTickFunc tick,
+                         void *userdata);
 
 /* Error class of the last daemon error ("AlreadyExists", ...), or "" . */
 const char *client_last_code(const Client *c);

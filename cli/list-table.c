@@ -23,7 +23,7 @@ int list_table_render(const json_t *items, usec_t now, char **ret, size_t *ret_l
                 json_t *exit_code = json_object_get(status, "exitCode"),
                        *pid = json_object_get(status, "pid");
                 const char *sig = json_string_value(json_object_get(status, "signal"));
-                char exit_buf[64], pid_buf[32], created[32], started[32];
+                char exit_buf[64], pid_buf[32], created[32], started[32], state_buf[64];
                 const char *cells[ELEMENTSOF(headers)];
 
                 if (json_is_integer(exit_code) && sig)
@@ -41,6 +41,11 @@ int list_table_render(const json_t *items, usec_t now, char **ret, size_t *ret_l
 
                 cells[0] = json_string_value(json_object_get(json_object_get(w, "metadata"), "name"));
                 cells[1] = json_string_value(json_object_get(status, "state"));
+                if (json_is_string(json_object_get(status, "health"))) {
+                        snprintf(state_buf, sizeof(state_buf), "%s (%s)", strempty(cells[1]),
+                                 json_string_value(json_object_get(status, "health")));
+                        cells[1] = state_buf;
+                }
                 cells[2] = exit_buf;
                 cells[3] = pid_buf;
                 cells[4] =

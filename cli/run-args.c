@@ -15,19 +15,21 @@ const char run_help[] =
     "Flags:\n"
     "  --name NAME            workload name, a DNS label (default: run-XXXXXXXX)\n"
     "  --rootfs DIR           root filesystem directory (made absolute)\n"
-    "  --image REF            image reference (accepted; berthd rejects it until images exist)\n"
+    "  --image REF            image in berthd's store (berthctl image ls); its config gives the defaults\n"
     "  --cpu QUANTITY         CPU limit: \"500m\", \"2\", \"0.25\"\n"
     "  --memory QUANTITY      memory limit: \"128Mi\", \"1G\", bytes\n"
     "  --pids N               maximum number of processes\n"
     "  --env KEY=VALUE        environment variable (repeatable)\n"
     "  --workdir DIR          working directory inside the workload (absolute)\n"
-    "  --network none|host    network mode (default none)\n"
+    "  --network none|host|bridge  network mode (default: bridge when berthd has its bridge, else none)\n"
+    "  -p, --publish HOST:PORT[/tcp|udp]  publish a port through the bridge (repeatable; implies bridge)\n"
     "  --restart Never|OnFailure|Always   restart policy (default Never)\n"
     "  --label KEY=VALUE      label (repeatable)\n"
     "  --vm                   run in a microVM (isolation: vm)\n"
     "  --rm                   remove the workload after it exited (not with -d)\n"
     "  -d, --detach           print the name and return once it is created\n"
-    "  --dry-run              print the document that would be sent, as JSON, and exit\n"
+    "  --dry-run              ask berthd's scheduler what it would decide; print the document\n"
+    "                         and the admission (placement, preemptions, reason) as JSON\n"
     "  --socket PATH          berthd socket\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -152,7 +154,20 @@ enum {
         ARG_VM,
         ARG_RM,
         ARG_DRY_RUN,
+        ARG_PUBLISH,
 };
+
+/* spec.network, created on first use so --network and --publish combine in any order. */
+static json_t *spec_network_object(json_t *spec)
+{
+        json_t *net = json_object_get(spec, "network");
+
+        if (!net) {
+                net = json_object();
+                json_object_set_new(spec, "network", net);
+        }
+        return net;
+}
 
 static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json_t *spec, json_t *resources,
                        json_t *env, json_t *labels, bool *have_rootfs, bool *have_image,
@@ -174,6 +189,7 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
             {"rm", no_argument, NULL, ARG_RM},
             {"detach", no_argument, NULL, 'd'},
             {"dry-run", no_argument, NULL, ARG_DRY_RUN},
+            {"publish", required_argument, NULL, 'p'},
             VERB_COMMON_OPTIONS,
             {},
         };
@@ -181,7 +197,7 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
 
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:dh", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+:dhp:", options, NULL)) >= 0) {
                 if (verb_common_option(ctx, c, run_help, &code)) {
                         if (code >= 0)
                                 return RUN_ARGS_HELP;
@@ -277,11 +293,24 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
                         json_object_set_new(spec, "workingDir", json_string(optarg));
                         break;
                 case ARG_NETWORK:
-                        if (!streq(optarg, "none") && !streq(optarg, "host"))
-                                return usage_error(ctx, "--network: \"%s\" is not one of none, host",
+                        if (!streq(optarg, "none") && !streq(optarg, "host") && !streq(optarg, "bridge"))
+                                return usage_error(ctx, "--network: \"%s\" is not one of none, host, bridge",
                                                    optarg);
-                        json_object_set_new(spec, "network", json_pack("{s:s}", "mode", optarg));
+                        json_object_set_new(spec_network_object(spec), "mode", json_string(optarg));
                         break;
+                case 'p': {
+                        json_t *net = spec_network_object(spec), *ports = json_object_get(net, "ports");
+                        SpecPort port;
+
+                        if (spec_port_parse(optarg, &port) < 0)
+                                return usage_error(ctx, "--publish: \"%s\" is not HOSTPORT:PORT[/tcp|udp]", optarg);
+                        if (!ports) {
+                                ports = json_array();
+                                json_object_set_new(net, "ports", ports);
+                        }
+                        json_array_append_new(ports, json_string(optarg));
+                        break;
+                }
                 case ARG_RESTART:
                         if (!streq(optarg, "Never") && !streq(optarg, "OnFailure") &&
                             !streq(optarg, "Always"))

@@ -260,5 +260,6 @@ int verb_node(Berthctl *ctx, int argc, char **argv)
                " created, %" JSON_INTEGER_FORMAT " paused, %" JSON_INTEGER_FORMAT " unknown\n",
                int_or_zero(wl, "total"), int_or_zero(wl, "running"), int_or_zero(wl, "exited"),
                int_or_zero(wl, "created"), int_or_zero(wl, "paused"), int_or_zero(wl, "unknown"));
+        node_print_scheduler(node); /* cli/verb-node-sched.c */
         return EXIT_OK;
 }

@@ -133,9 +133,21 @@ int verb_run(Berthctl *ctx, int argc, char **argv)
                 return EXIT_DAEMON_ERROR;
         }
         if (o.dry_run) {
-                r = print_json(o.doc);
+                /* berthd's admission decides, nothing is created (docs/SCHEDULER.md):
+                 * {"document": what would be sent, "admission": the decision}. */
+                _cleanup_(json_decrefp) json_t *adm = NULL, *out = NULL;
+                r = client_new(ctx->socket_path, &c);
+                if (r >= 0)
+                        r = client_call(c, "POST", "/v1/workloads?dryRun=1", o.doc, &adm);
+                if (r < 0) {
+                        run_options_done(&o);
+                        return r == -ENOTCONN ? EXIT_UNREACHABLE : client_exit_code(r);
+                }
+                out = json_pack("{s:O, s:O?}", "document", o.doc, "admission", adm);
+                r = out ? print_json(out) : -ENOMEM;
+                bool admitted = json_is_true(json_object_get(adm, "admitted"));
                 run_options_done(&o);
-                return r < 0 ? EXIT_DAEMON_ERROR : EXIT_OK;
+                return r < 0 ? EXIT_DAEMON_ERROR : admitted ? EXIT_OK : EXIT_DAEMON_ERROR;
         }
 
         r = client_new(ctx->socket_path, &c);

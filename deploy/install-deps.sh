@@ -12,11 +12,26 @@ PACKAGES=(
         # build
         meson ninja-build pkg-config gcc clang-14 libclang-rt-14-dev
         libsystemd-dev libmicrohttpd-dev libyaml-dev libsqlite3-dev
-        libcurl4-openssl-dev libjansson-dev
+        libcurl4-openssl-dev libjansson-dev libseccomp-dev
+        # bridge networking: rtnetlink (libmnl) and nftables (libnftables); nftables for tests
+        libmnl-dev libnftables-dev nftables
         # run and test
-        busybox-static iproute2 util-linux procps curl jq sqlite3 shellcheck
+        busybox-static iproute2 util-linux procps curl jq sqlite3 shellcheck git
+        # systemd integration tests (systemd-analyze, systemd-socket-activate) and the Debian package
+        systemd debhelper fakeroot dpkg-dev
+        # cluster store tests (a real etcd on loopback)
+        etcd-server etcd-client
+        # gRPC API: protoc-c, protobuf-c, nghttp2, OpenSSL (TLS listeners); a real grpcio client
+        # with stubs from our .proto, certificates for the mTLS tests; h2load and wrk for bench-api
+        protobuf-c-compiler libprotobuf-c-dev libnghttp2-dev libssl-dev openssl
+        python3-grpcio python3-grpc-tools python3-protobuf python3-cryptography nghttp2-client wrk stunnel4
+        # images (drivers/store): libarchive, zstd; umoci and skopeo build the test images
+        # offline, docker-registry serves them on loopback for the pull tests
+        libarchive-dev libzstd-dev umoci skopeo docker-registry
         # baselines and benchmark
         runc crun hyperfine
+        # microVMs (docs/VM.md); the guest kernel comes from deploy/fetch-guest-kernel.sh
+        qemu-system-x86 qemu-utils e2fsprogs cpio
 )
 
 missing=()

@@ -47,6 +47,8 @@ root:x:0:
 nogroup:x:65534:
 GROUP
 : >"$dir/etc/hosts"
+# bridge mode bind-mounts the workload's own copy over it (docs/NETWORK.md)
+[[ -e $dir/etc/resolv.conf ]] || : >"$dir/etc/resolv.conf"
 echo "berth" >"$dir/etc/hostname"
 
 echo "$dir"

@@ -39,6 +39,11 @@ typedef struct DriverConfig {
         const char *cgroup_parent;  /* relative parent for workload cgroups, e.g. "berth" */
         const char *shim_path;      /* absolute path of the berth-shim binary */
         uint64_t log_max_bytes;     /* per-workload log cap (log + log.1) */
+        struct Net *net;            /* bridge networking (drivers/net/net.h), owned by the agent;
+                                     * NULL when the bridge could not be set up */
+        const char *vm_guest_dir;   /* vm driver: guest kernel tree; NULL = /var/lib/berth/guest */
+        const char *vm_accelerator; /* vm driver: "auto", "kvm", "tcg"; NULL = auto */
+        const char *vm_user;        /* vm driver: user QEMU runs as; NULL = nobody if it exists */
 } DriverConfig;
 
 /* One run of a workload, as persisted by the agent for re-adoption. */
@@ -50,6 +55,7 @@ typedef struct DriverRun {
         usec_t started_at;          /* CLOCK_REALTIME */
         int shim_pidfd;             /* owned by the caller; -EBADF when not running.
                                      * Readable (EPOLLIN) once the shim has exited. */
+        const char *vm_accelerator; /* VM driver: static "kvm"/"tcg"; NULL otherwise */
 } DriverRun;
 
 typedef enum DriverAdoptResult {
@@ -76,6 +82,10 @@ typedef struct DriverStats {
         uint64_t memory_limit_bytes;/* 0 = unlimited */
         uint64_t pids_current;
         uint64_t oom_kill_count;
+        /* VM driver (vm set): CPU time of QEMU's vCPU threads, QEMU's RSS. */
+        bool vm;
+        uint64_t vm_vcpu_nsec;
+        uint64_t vm_qemu_rss_bytes;
 } DriverStats;
 
 typedef struct Driver Driver;
@@ -125,9 +135,27 @@ typedef struct DriverOps {
         /* Removes everything prepare/start made: cgroups, files, the log.
          * Only called when no process of the workload is left. */
         int (*remove)(Driver *d, const char *name);
+
+        /* Issue 3 part B (additive; NULL in a driver that lacks them). */
+        /* Re-applies spec's resources to the live workload (cgroup limits). */
+        int (*update)(Driver *d, const Spec *spec, BerthError *err);
+        /* Freezes / thaws every process of the workload (cgroup freezer). */
+        int (*pause)(Driver *d, const char *name, BerthError *err);
+        int (*resume)(Driver *d, const char *name, BerthError *err);
+        /* Starts CMD inside the running workload (all its namespaces and its
+         * cgroup) as a child of the caller, stdio on the given fds (tty_fd
+         * >= 0: a pty replica for 0-2 and the controlling terminal).
+         * *ret_pidfd: the helper (SIGKILL it to cancel). *ret_status_fd:
+         * read end of a pipe on which the helper writes the command's exit
+         * code as one native int (128+N for signal N) before it exits; EOF
+         * without it means the exec failed (berthd's SIGCHLD reaper takes
+         * the helper's own status, so this pipe is the only result). */
+        int (*exec)(Driver *d, const char *name, const DriverRun *run, char **argv, int stdin_fd, int stdout_fd,
+                    int stderr_fd, int tty_fd, int *ret_pidfd, int *ret_status_fd, BerthError *err);
 } DriverOps;
 
 extern const DriverOps container_driver_ops;
+extern const DriverOps vm_driver_ops;
 
 /* "<root>/workloads/<name>", the directory that holds the log files. */
 int driver_workload_dir(const char *root_dir, const char *name, char **ret);

@@ -43,6 +43,7 @@ const char *berth_error_class(int error)
                 return "AlreadyExists";
         case -EBUSY:
         case -EALREADY:
+        case -EADDRINUSE: /* a published host port held by another workload */
                 return "FailedPrecondition";
         case -E2BIG:
         case -EMSGSIZE:

@@ -15,6 +15,25 @@ void log_set_ident(const char *ident);
 
 /* Returns -abs(error) so callers can write `return log_error_errno(r, ...)`. */
 int log_internal(int level, int error, const char *workload, const char *fmt, ...) _printf_(4, 5);
+/* Same, with an event type as a structured field (BERTH_EVENT=) too. */
+int log_event_internal(int level, const char *workload, const char *event, const char *fmt, ...) _printf_(4, 5);
+
+/* Where log lines go. LOG_TARGET_AUTO (the default, or BERTH_LOG_TARGET=auto):
+ * the journal when stderr is the journal stream systemd set up (JOURNAL_STREAM)
+ * and the journal socket exists, stderr otherwise. BERTH_LOG_TARGET=journal
+ * forces the journal (BERTH_JOURNAL_SOCKET overrides its path, for tests),
+ * =stderr forces stderr. Journal entries carry MESSAGE=, PRIORITY=,
+ * SYSLOG_IDENTIFIER=, BERTH_WORKLOAD= and BERTH_EVENT= fields. */
+typedef enum LogTarget {
+        LOG_TARGET_AUTO,
+        LOG_TARGET_STDERR,
+        LOG_TARGET_JOURNAL,
+        _LOG_TARGET_MAX,
+        _LOG_TARGET_INVALID = -EINVAL,
+} LogTarget;
+void log_set_target(LogTarget t);
+/* Reads BERTH_LOG_TARGET and BERTH_JOURNAL_SOCKET; unknown values leave auto. */
+void log_parse_environment(void);
 
 #define log_full_errno(level, error, workload, ...)                                                          \
         ({                                                                                                   \
@@ -39,3 +58,6 @@ int log_internal(int level, int error, const char *workload, const char *fmt, ..
 #define wlog_warning_errno(w, e, ...) log_full_errno(LOG_WARNING, (e), (w), __VA_ARGS__)
 #define wlog_error_errno(w, e, ...) log_full_errno(LOG_ERR, (e), (w), __VA_ARGS__)
 #define wlog_debug(w, ...) log_full_errno(LOG_DEBUG, 0, (w), __VA_ARGS__)
+/* An event of a workload (w may be NULL for daemon events). */
+#define wlog_event(w, ev, ...)                                                                               \
+        (LOG_INFO <= log_get_max_level() ? log_event_internal(LOG_INFO, (w), (ev), __VA_ARGS__) : 0)

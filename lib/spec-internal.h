@@ -23,3 +23,15 @@ char *spec_path_index(char *buf, size_t size, const char *parent, size_t index);
 
 /* True if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 bool spec_utf8_is_valid(const char *s, size_t len);
+
+/* lib/spec-harden.c: spec.security, spec.healthCheck, resource extras. */
+int spec_validate_harden(const json_t *spec, Spec *s, BerthError *err);
+int spec_validate_resources_harden(const json_t *res, Spec *s, BerthError *err);
+int spec_harden_to_json(const Spec *s, json_t *spec, json_t *res);
+int spec_harden_dup(const Spec *src, Spec *dst);
+void spec_harden_free(Spec *s);
+
+/* lib/spec-sched.c: spec.resources.requests/limits and spec.priority. Runs after
+ * the flat resources were read; fills the requests (default: the limits). */
+int spec_sched_from_json(const json_t *spec, Spec *s, BerthError *err);
+int spec_sched_to_json(const Spec *s, json_t *spec, json_t *res);

@@ -105,13 +105,15 @@ json_t *spec_to_json(const Spec *s)
             json_object_set_new(md, "labels", key_values_to_json(s->labels, s->n_labels)) < 0)
                 return NULL;
 
-        if (set_string(spec, "isolation", isolation_to_string(s->isolation)) < 0 ||
-            set_string(spec, "rootfs", s->rootfs) < 0)
+        if (set_string(spec, "isolation", isolation_to_string(s->isolation)) < 0)
+                return NULL;
+        /* with an image, rootfs is the run-time snapshot mount: not part of the document */
+        if (s->image ? set_string(spec, "image", s->image) < 0 : set_string(spec, "rootfs", s->rootfs) < 0)
                 return NULL;
         for (size_t i = 0; i < s->n_command; i++)
                 if (json_array_append_new(cmd, json_string(s->command[i])) < 0)
                         return NULL;
-        if (json_object_set(spec, "command", cmd) < 0 ||
+        if ((s->n_command > 0 && json_object_set(spec, "command", cmd) < 0) ||
             json_object_set_new(spec, "env", key_values_to_json(s->env, s->n_env)) < 0 ||
             set_string(spec, "workingDir", s->working_dir ? s->working_dir : "/") < 0)
                 return NULL;
@@ -124,11 +126,16 @@ json_t *spec_to_json(const Spec *s)
                 return NULL;
         if (s->pids > 0 && json_object_set_new(res, "pids", json_integer((json_int_t)s->pids)) < 0)
                 return NULL;
+        if (spec_harden_to_json(s, spec, res) < 0)
+                return NULL;
+        if (spec_sched_to_json(s, spec, res) < 0)
+                return NULL;
         if (json_object_set(spec, "resources", res) < 0 ||
             set_string(spec, "restartPolicy", restart_policy_to_string(s->restart_policy)) < 0)
                 return NULL;
-        if (set_string(net, "mode", network_mode_to_string(s->network)) < 0 ||
-            json_object_set(spec, "network", net) < 0)
+        if (spec_network_to_json(s, net) < 0 || json_object_set(spec, "network", net) < 0)
+                return NULL;
+        if (spec_vm_to_json(&s->vm, spec) < 0)
                 return NULL;
 
         if (json_object_set(doc, "metadata", md) < 0 || json_object_set(doc, "spec", spec) < 0)

@@ -312,6 +312,8 @@ static int validate_command(const json_t *spec, Spec *s, BerthError *err)
         size_t i;
         int r;
 
+        if (!cmd && s->image)
+                return 0; /* the image's Entrypoint and Cmd apply */
         if (!cmd)
                 return berth_error_set(err, -EINVAL, "spec.command", "is required");
         if (!json_is_array(cmd))
@@ -555,7 +557,7 @@ static int validate_pids(const json_t *v, Spec *s, BerthError *err)
 
 static int validate_resources(const json_t *spec, Spec *s, BerthError *err)
 {
-        static const char *const fields[] = {"cpu", "memory", "pids", NULL};
+        static const char *const fields[] = {"cpu", "memory", "pids", "cpuWeight", "memoryHigh", "swap", "ioWeight", "requests", "limits", NULL};
         const json_t *res, *v;
         int r;
 
@@ -571,7 +573,7 @@ static int validate_resources(const json_t *spec, Spec *s, BerthError *err)
                 return r;
         if ((v = member(res, "pids")) && (r = validate_pids(v, s, err)) < 0)
                 return r;
-        return 0;
+        return spec_validate_resources_harden(res, s, err);
 }
 
 static int validate_enum(const json_t *obj, const char *key, const char *path, int (*from)(const char *),
@@ -602,16 +604,11 @@ static int restart_from(const char *s)
 {
         return restart_policy_from_string(s);
 }
-static int network_from(const char *s)
-{
-        return network_mode_from_string(s);
-}
 
 static int validate_spec(const json_t *root, Spec *s, BerthError *err)
 {
-        static const char *const fields[] = {"isolation", "rootfs",        "command", "env", "workingDir",
-                                             "resources", "restartPolicy", "network", NULL};
-        static const char *const net_fields[] = {"mode", NULL};
+        static const char *const fields[] = {"isolation", "rootfs", "image", "command", "env", "workingDir",
+                                             "resources", "restartPolicy", "network", "vm", "security", "healthCheck", "priority", NULL};
         const json_t *spec, *net;
         const char *str;
         int r, v = 0;
@@ -619,10 +616,6 @@ static int validate_spec(const json_t *root, Spec *s, BerthError *err)
         r = get_object(root, "spec", "spec", true, &spec, err);
         if (r < 0)
                 return r;
-        if (json_object_get(spec, "image"))
-                return berth_error_set(err, -EOPNOTSUPP, "spec.image",
-                                       "images are not supported yet; use spec.rootfs with an unpacked "
-                                       "root filesystem");
         r = check_fields(spec, "spec", fields, err);
         if (r < 0)
                 return r;
@@ -633,12 +626,26 @@ static int validate_spec(const json_t *root, Spec *s, BerthError *err)
                 return r;
         s->isolation = (Isolation)v;
 
-        r = get_string(spec, "rootfs", "spec.rootfs", true, &str, err);
+        /* exactly one of rootfs and image (docs/IMAGES.md) */
+        r = get_string(spec, "image", "spec.image", false, &str, err);
         if (r < 0)
                 return r;
-        r = normalize_path(str, "spec.rootfs", &s->rootfs, err);
-        if (r < 0)
-                return r;
+        if (str) {
+                if (!str[0] || strlen(str) > 255)
+                        return berth_error_set(err, -EINVAL, "spec.image", "must be an image name of 1..255 characters");
+                if (json_object_get(spec, "rootfs"))
+                        return berth_error_set(err, -EINVAL, "spec.rootfs", "give either spec.rootfs or spec.image, not both");
+                s->image = strdup(str);
+                if (!s->image)
+                        return -ENOMEM;
+        } else {
+                r = get_string(spec, "rootfs", "spec.rootfs", true, &str, err);
+                if (r < 0)
+                        return r;
+                r = normalize_path(str, "spec.rootfs", &s->rootfs, err);
+                if (r < 0)
+                        return r;
+        }
 
         r = validate_command(spec, s, err);
         if (r < 0)
@@ -650,11 +657,18 @@ static int validate_spec(const json_t *root, Spec *s, BerthError *err)
         r = get_string(spec, "workingDir", "spec.workingDir", false, &str, err);
         if (r < 0)
                 return r;
+        s->working_dir_default = !str;
         r = normalize_path(str ? str : "/", "spec.workingDir", &s->working_dir, err);
         if (r < 0)
                 return r;
 
         r = validate_resources(spec, s, err);
+        if (r < 0)
+                return r;
+        r = spec_sched_from_json(spec, s, err);
+        if (r < 0)
+                return r;
+        r = spec_validate_harden(spec, s, err);
         if (r < 0)
                 return r;
 
@@ -667,18 +681,10 @@ static int validate_spec(const json_t *root, Spec *s, BerthError *err)
         r = get_object(spec, "network", "spec.network", false, &net, err);
         if (r < 0)
                 return r;
-        s->network = NETWORK_NONE;
-        if (net) {
-                r = check_fields(net, "spec.network", net_fields, err);
-                if (r < 0)
-                        return r;
-                r = validate_enum(net, "mode", "spec.network.mode", network_from, "\"none\", \"host\"",
-                                  NETWORK_NONE, &v, err);
-                if (r < 0)
-                        return r;
-                s->network = (NetworkMode)v;
-        }
-        return 0;
+        r = spec_network_from_json(net, s, err);
+        if (r < 0)
+                return r;
+        return spec_vm_from_json(spec, &s->vm, err);
 }
 
 int spec_from_json(const json_t *root, Spec **ret, BerthError *err)

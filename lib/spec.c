@@ -17,6 +17,7 @@ static const char *const restart_policy_names[_RESTART_POLICY_MAX] = {
 static const char *const network_mode_names[_NETWORK_MODE_MAX] = {
     [NETWORK_NONE] = "none",
     [NETWORK_HOST] = "host",
+    [NETWORK_BRIDGE] = "bridge",
 };
 
 static int lookup(const char *const *names, int n, const char *s)
@@ -92,9 +93,13 @@ Spec *spec_free(Spec *spec)
         free(spec->name);
         key_values_free(spec->labels, spec->n_labels);
         free(spec->rootfs);
+        free(spec->image);
         strv_free(spec->command);
         key_values_free(spec->env, spec->n_env);
         free(spec->working_dir);
+        spec_network_done(spec);
+        spec_harden_free(spec);
+        spec_vm_done(&spec->vm);
         free(spec);
         return NULL;
 }
@@ -136,13 +141,20 @@ Spec *spec_dup(const Spec *spec)
             .cpu_millis = spec->cpu_millis,
             .memory_bytes = spec->memory_bytes,
             .pids = spec->pids,
+            .cpu_request_millis = spec->cpu_request_millis,
+            .memory_request_bytes = spec->memory_request_bytes,
+            .priority = spec->priority,
             .restart_policy = spec->restart_policy,
             .network = spec->network,
         };
+        if (spec_harden_dup(spec, c) < 0)
+                return NULL;
         c->name = strdup_or_null(spec->name);
         c->rootfs = strdup_or_null(spec->rootfs);
+        c->image = strdup_or_null(spec->image);
+        c->working_dir_default = spec->working_dir_default;
         c->working_dir = strdup_or_null(spec->working_dir);
-        if ((spec->name && !c->name) || (spec->rootfs && !c->rootfs) ||
+        if ((spec->name && !c->name) || (spec->rootfs && !c->rootfs) || (spec->image && !c->image) ||
             (spec->working_dir && !c->working_dir))
                 return NULL;
         if (key_values_dup(spec->labels, spec->n_labels, &c->labels) < 0)
@@ -151,6 +163,10 @@ Spec *spec_dup(const Spec *spec)
         if (key_values_dup(spec->env, spec->n_env, &c->env) < 0)
                 return NULL;
         c->n_env = spec->n_env;
+        if (spec_network_copy(spec, c) < 0)
+                return NULL;
+        if (spec_vm_copy(&spec->vm, &c->vm) < 0)
+                return NULL;
         if (spec->command) {
                 c->command = calloc(spec->n_command + 1, sizeof(char *));
                 if (!c->command)

@@ -30,6 +30,9 @@ typedef struct WorkloadStatus {
         unsigned restart_count;
         char *reason;        /* short machine word ("Completed", "Error", "OOMKilled", "StartFailed", ...) or NULL */
         char *message;       /* human detail or NULL */
+        char network_ip[46]; /* bridge mode: the workload's address ("10.88.0.5"); "" otherwise */
+        const char *health;  /* static string: "starting", "healthy", "unhealthy"; NULL = no health check */
+        const char *vm_accelerator; /* static "kvm"/"tcg": a VM's accelerator (status.vm.accelerator); NULL otherwise */
 } WorkloadStatus;
 
 /* What the API core and the encoders see of one workload. Owned by the agent;

@@ -94,12 +94,13 @@ run_in() {
         fi
 }
 
-[[ -z ${BERTH_SUMMARY_ONLY:-} ]] && run_in "$build" 1 --werror
+# Test builds compile in the fault-injection crash points (tests/integration/crash-*.sh).
+[[ -z ${BERTH_SUMMARY_ONLY:-} ]] && run_in "$build" 1 --werror -Dcrash_points=true
 
 if [[ -z ${BERTH_SUMMARY_ONLY:-} && ${BERTH_SKIP_ASAN:-0} != 1 ]]; then
         export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1}
         export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-        run_in "$asan" 3 -Db_sanitize=address,undefined -Db_lundef=false
+        run_in "$asan" 3 -Db_sanitize=address,undefined -Db_lundef=false -Dcrash_points=true
 fi
 
 # ---- summary ----

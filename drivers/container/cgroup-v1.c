@@ -135,6 +135,9 @@ static int v1_create(const char *root, const char *parent, const char *name, con
         r = cg_write(cpu, "cpu.cfs_quota_us", v);
         if (r < 0)
                 return r;
+        r = cgroup_v1_apply_extra(root, parent, name, limits);
+        if (r < 0)
+                return r;
 
         if (limits->pids == 0)
                 snprintf(v, sizeof(v), "max");
@@ -197,6 +200,8 @@ static int v1_remove(const char *root, const char *parent, const char *name)
 {
         int r = 0;
 
+        /* A frozen task never dies: thaw first (harmless when not frozen). */
+        (void)cgroup_v1_freeze(root, parent, name, false);
         /* v1 has no cgroup.kill: SIGKILL what is listed, then rmdir with a
          * retry that kills again whatever forked in between. */
         for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
@@ -233,4 +238,5 @@ const CgroupOps cgroup_v1_ops = {
         .attach = v1_attach,
         .stats = v1_stats,
         .remove = v1_remove,
+        .freeze = cgroup_v1_freeze,
 };

@@ -4,7 +4,7 @@
 
 #include "drivers/container/cgroup.h"
 
-static const char *const v2_wanted[] = { "cpu", "memory", "pids" };
+static const char *const v2_wanted[] = { "cpu", "memory", "pids", "io", "cpuset" };
 
 static bool word_in(const char *list, const char *w)
 {
@@ -96,6 +96,9 @@ static int v2_create(const char *root, const char *parent, const char *name, con
         r = cg_write(dir, "cpu.max", v);
         if (r < 0)
                 return r;
+        r = cgroup_v2_apply_extra(dir, limits);
+        if (r < 0)
+                return r;
 
         if (limits->pids == 0)
                 snprintf(v, sizeof(v), "max");
@@ -182,4 +185,5 @@ const CgroupOps cgroup_v2_ops = {
         .attach = v2_attach,
         .stats = v2_stats,
         .remove = v2_remove,
+        .freeze = cgroup_v2_freeze,
 };

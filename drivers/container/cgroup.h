@@ -16,6 +16,11 @@ typedef struct CgroupLimits {
         uint64_t memory_bytes; /* 0 = unlimited */
         uint64_t cpu_millis;   /* 0 = unlimited */
         uint64_t pids;         /* 0 = unlimited */
+        /* cgroup-extra.c */
+        uint64_t cpu_weight;        /* 1..10000 (v2 scale), 0 = default */
+        uint64_t memory_high_bytes; /* 0 = none (v1: soft limit) */
+        uint64_t swap_bytes;        /* on top of memory_bytes; 0 = no swap */
+        uint64_t io_weight;         /* 1..10000, 0 = default */
 } CgroupLimits;
 
 typedef struct CgroupOps {
@@ -28,6 +33,8 @@ typedef struct CgroupOps {
         int (*stats)(const char *root, const char *parent, const char *name, DriverStats *ret);
         /* Kills what is left, then removes the cgroup(s); 0 if already gone. */
         int (*remove)(const char *root, const char *parent, const char *name);
+        /* Freezes (pause) or thaws (resume) every process of the cgroup. */
+        int (*freeze)(const char *root, const char *parent, const char *name, bool frozen);
 } CgroupOps;
 
 extern const CgroupOps cgroup_v1_ops;
@@ -36,6 +43,21 @@ extern const CgroupOps cgroup_v2_ops;
 /* statfs(root): CGROUP2_SUPER_MAGIC => v2; tmpfs with v1 controller mounts =>
  * v1; any other directory holding cgroup.controllers => v2 (a fake tree). */
 int cgroup_detect(const char *root, const CgroupOps **ret);
+
+/* cgroup-extra.c: cpu weight, memory high, swap, io weight, freezer. */
+uint64_t cgroup_weight_to_shares(uint64_t weight);
+int cgroup_v1_apply_extra(const char *root, const char *parent, const char *name, const CgroupLimits *l);
+int cgroup_v2_apply_extra(const char *dir, const CgroupLimits *l);
+int cgroup_v1_freeze(const char *root, const char *parent, const char *name, bool frozen);
+int cgroup_v2_freeze(const char *root, const char *parent, const char *name, bool frozen);
+int cgroup_frozen(const CgroupOps *ops, const char *root, const char *parent, const char *name, bool *ret);
+
+/* cgroup-cpuset.c: the scheduler's placement, written live by the agent.
+ * cpus/mems in the kernel's list format; NULL or "" leaves a file as is.
+ * -ENOENT when the workload's cgroup does not exist. */
+int cgroup_set_cpuset(const CgroupOps *ops, const char *root, const char *parent, const char *name, const char *cpus,
+                      const char *mems);
+int cgroup_get_cpuset(const CgroupOps *ops, const char *root, const char *parent, const char *name, char **ret_cpus);
 
 /* Shared helpers (cgroup-util). Paths are absolute. */
 int cg_write(const char *dir, const char *file, const char *value);

@@ -120,7 +120,7 @@ int shim_config_write(int dirfd, const Spec *spec, const DriverConfig *dc)
             json_object_set_new(j, "hostname", json_string(spec->name)) < 0 ||
             json_object_set_new(j, "rootfs", json_string(spec->rootfs)) < 0 ||
             json_object_set_new(j, "workingDir", json_string(spec->working_dir ? spec->working_dir : "/")) < 0 ||
-            json_object_set_new(j, "network", json_string(spec->network == NETWORK_HOST ? "host" : "none")) < 0 ||
+            json_object_set_new(j, "network", json_string(network_mode_to_string(spec->network))) < 0 ||
             json_object_set_new(j, "cgroupRoot", json_string(dc->cgroup_root)) < 0 ||
             json_object_set_new(j, "cgroupParent", json_string(dc->cgroup_parent)) < 0 ||
             json_object_set_new(j, "logMaxBytes", json_integer((json_int_t)dc->log_max_bytes)) < 0)
@@ -149,6 +149,7 @@ int shim_config_read(int dirfd, ShimConfig **ret)
         c->argv = strv_from_json(json_object_get(j, "command"));
         c->env = strv_from_json(json_object_get(j, "env"));
         c->host_network = streq_ptr(json_string_value(json_object_get(j, "network")), "host");
+        c->bridge_network = streq_ptr(json_string_value(json_object_get(j, "network")), "bridge");
         c->log_max_bytes = get_u64(j, "logMaxBytes");
         if (!c->name || !c->hostname || !c->rootfs || !c->working_dir || !c->cgroup_root || !c->cgroup_parent ||
             !c->argv || !c->argv[0] || !c->env)

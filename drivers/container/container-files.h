@@ -24,6 +24,8 @@ typedef struct ShimConfig {
         char **env;         /* NULL-terminated "KEY=VALUE" */
         char *working_dir;
         bool host_network;
+        bool bridge_network;  /* "network": "bridge": net.json holds the attachment (drivers/net) */
+        const char *workload_dir; /* not in config.json: berth-shim's argument (not owned), or NULL */
         char *cgroup_root;
         char *cgroup_parent;
         uint64_t log_max_bytes;

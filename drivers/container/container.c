@@ -11,8 +11,11 @@
 #include <sys/wait.h>
 
 #include "drivers/container/cgroup.h"
+#include "drivers/container/container-exec.h"
 #include "drivers/container/container-files.h"
 #include "drivers/driver.h"
+#include "drivers/net/net.h"
+#include "lib/crashpoint.h"
 #include "lib/log.h"
 
 struct Driver {
@@ -25,6 +28,7 @@ struct Driver {
         int workloads_fd;
         const CgroupOps *cg;
         int cg_error; /* why no backend was found */
+        Net *net;     /* borrowed from the agent; NULL: no bridge mode */
 };
 
 static Driver *container_free(Driver *d)
@@ -60,6 +64,7 @@ static int container_new(const DriverConfig *config, Driver **ret)
         d->cgroup_parent = strdup(config->cgroup_parent ? config->cgroup_parent : "berth");
         d->shim_path = strdup(config->shim_path);
         d->log_max_bytes = config->log_max_bytes;
+        d->net = config->net;
         if (!d->root_dir || !d->cgroup_root || !d->cgroup_parent || !d->shim_path ||
             (config->run_dir && !d->run_dir))
                 return -ENOMEM;
@@ -98,6 +103,29 @@ static int open_workload_dir(Driver *d, const char *name, bool create, int *ret)
         return 0;
 }
 
+/* Bridge mode: the address (allocated once, kept until remove), the
+ * published ports, net.json for the shim, hosts and resolv.conf. */
+static int container_net_prepare(Driver *d, const Spec *spec, int dfd, BerthError *err)
+{
+        NetAttach na;
+        int r;
+
+        if (spec->network != NETWORK_BRIDGE)
+                return 0;
+        if (!d->net)
+                return berth_error_set(err, -EOPNOTSUPP, "spec.network.mode",
+                                       "bridge networking is not available on this host (see berthd's log)");
+        r = net_workload_prepare(d->net, spec->name, spec->ports, spec->n_ports, &na, err);
+        if (r < 0)
+                return r;
+        r = net_attach_write(dfd, &na);
+        if (r >= 0)
+                r = net_write_files(dfd, spec->name, na.addr);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot write the network files: %s", strerror(-r));
+        return 0;
+}
+
 static int container_prepare(Driver *d, const Spec *spec, BerthError *err)
 {
         _cleanup_close_ int dfd = -EBADF;
@@ -107,14 +135,17 @@ static int container_prepare(Driver *d, const Spec *spec, BerthError *err)
         r = open_workload_dir(d, spec->name, true, &dfd);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot create the workload directory: %s", strerror(-r));
+        CRASH_POINT("create.after-workload-dir");
         if (!d->cg)
                 return berth_error_set(err, d->cg_error ? d->cg_error : -EOPNOTSUPP, "",
                                        "no usable cgroup hierarchy at %s", d->cgroup_root);
-        lim = (CgroupLimits){ .memory_bytes = spec->memory_bytes, .cpu_millis = spec->cpu_millis, .pids = spec->pids };
+        lim = (CgroupLimits){ .memory_bytes = spec->memory_bytes, .cpu_millis = spec->cpu_millis, .pids = spec->pids,
+                              .cpu_weight = spec->cpu_weight, .memory_high_bytes = spec->memory_high_bytes,
+                              .swap_bytes = spec->swap_bytes, .io_weight = spec->io_weight };
         r = d->cg->create(d->cgroup_root, d->cgroup_parent, spec->name, &lim);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot set up the %s cgroup: %s", d->cg->name, strerror(-r));
-        return 0;
+        return container_net_prepare(d, spec, dfd, err);
 }
 
 static _noreturn_ void spawn_child(const char *shim, const char *dir, int notify_w, int null_fd, int err_fd)
@@ -173,6 +204,7 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
         r = shim_config_write(dfd, spec, &dc);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot write config.json: %s", strerror(-r));
+        CRASH_POINT("start.after-config");
         /* Leftovers of a previous run would confuse start_finish/adopt. */
         (void)unlinkat(dfd, SHIM_STATE_FILE, 0);
         (void)unlinkat(dfd, SHIM_EXIT_FILE, 0);
@@ -410,6 +442,11 @@ static int container_remove(Driver *d, const char *name)
 
         if (!spec_name_is_valid(name))
                 return -EINVAL;
+        if (d->net) {
+                q = net_workload_release(d->net, name);
+                if (q < 0)
+                        wlog_debug(name, "releasing the address failed: %s", strerror(-q));
+        }
         if (d->cg) {
                 r = d->cg->remove(d->cgroup_root, d->cgroup_parent, name);
                 if (r < 0)
@@ -419,6 +456,76 @@ static int container_remove(Driver *d, const char *name)
         if (q < 0 && r == 0)
                 r = q;
         return r;
+}
+
+static int limits_from_spec(const Spec *spec, CgroupLimits *ret)
+{
+        *ret = (CgroupLimits){ .memory_bytes = spec->memory_bytes, .cpu_millis = spec->cpu_millis,
+                               .pids = spec->pids, .cpu_weight = spec->cpu_weight,
+                               .memory_high_bytes = spec->memory_high_bytes, .swap_bytes = spec->swap_bytes,
+                               .io_weight = spec->io_weight };
+        return 0;
+}
+
+static int container_update(Driver *d, const Spec *spec, BerthError *err)
+{
+        CgroupLimits lim;
+        int r;
+
+        if (!d->cg)
+                return berth_error_set(err, d->cg_error ? d->cg_error : -EOPNOTSUPP, "",
+                                       "no usable cgroup hierarchy at %s", d->cgroup_root);
+        limits_from_spec(spec, &lim);
+        r = d->cg->create(d->cgroup_root, d->cgroup_parent, spec->name, &lim);
+        if (r == -EBUSY)
+                return berth_error_set(err, r, "spec.resources.memory",
+                                       "the workload uses more memory than the new limit");
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot update the %s cgroup: %s", d->cg->name, strerror(-r));
+        wlog_debug(spec->name, "cgroup limits updated");
+        return 0;
+}
+
+static int container_freeze(Driver *d, const char *name, bool frozen, BerthError *err)
+{
+        int r;
+
+        if (!spec_name_is_valid(name))
+                return berth_error_set(err, -EINVAL, "", "bad workload name");
+        if (!d->cg)
+                return berth_error_set(err, d->cg_error ? d->cg_error : -EOPNOTSUPP, "",
+                                       "no usable cgroup hierarchy at %s", d->cgroup_root);
+        r = d->cg->freeze(d->cgroup_root, d->cgroup_parent, name, frozen);
+        if (r < 0)
+                return berth_error_set(err, r, "", "cannot %s the workload: %s", frozen ? "freeze" : "thaw",
+                                       strerror(-r));
+        return 0;
+}
+
+static int container_pause(Driver *d, const char *name, BerthError *err)
+{
+        return container_freeze(d, name, true, err);
+}
+
+static int container_resume(Driver *d, const char *name, BerthError *err)
+{
+        return container_freeze(d, name, false, err);
+}
+
+static int container_exec(Driver *d, const char *name, const DriverRun *run, char **argv, int stdin_fd,
+                          int stdout_fd, int stderr_fd, int tty_fd, int *ret_pidfd, int *ret_status_fd,
+                          BerthError *err)
+{
+        _cleanup_free_ char *cg = NULL;
+        int r;
+
+        if (!d->cg)
+                return berth_error_set(err, -EOPNOTSUPP, "", "no usable cgroup hierarchy");
+        r = container_exec_spawn(d->cgroup_root, d->cgroup_parent, d->cg, d->workloads_fd, name, run, argv,
+                                 stdin_fd, stdout_fd, stderr_fd, tty_fd, ret_pidfd, ret_status_fd);
+        if (r < 0)
+                return berth_error_set(err, r, "", "exec in \"%s\" failed: %s", name, strerror(-r));
+        return 0;
 }
 
 const DriverOps container_driver_ops = {
@@ -435,4 +542,8 @@ const DriverOps container_driver_ops = {
         .stats = container_stats,
         .reset = container_reset,
         .remove = container_remove,
+        .update = container_update,
+        .pause = container_pause,
+        .resume = container_resume,
+        .exec = container_exec,
 };

@@ -14,13 +14,17 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "drivers/container/cgroup.h"
 #include "drivers/container/container-files.h"
+#include "drivers/net/net.h"
 #include "drivers/shim/shim-init.h"
+#include "drivers/shim/shim-reserve.h"
+#include "drivers/shim/shim-vm.h"
 #include "lib/log.h"
 #include "lib/logfile.h"
 
@@ -29,7 +33,7 @@ static void log_writer_freep(LogWriter **w)
         log_writer_free(*w);
 }
 
-static void notify(int *fd, bool ok, int error, pid_t pid, const char *message)
+void notify(int *fd, bool ok, int error, pid_t pid, const char *message)
 {
         json_t *j;
         char *s;
@@ -58,9 +62,7 @@ static void notify(int *fd, bool ok, int error, pid_t pid, const char *message)
 }
 
 /* Records a failed start: exit.json, a line in the log, the report. */
-static int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error, const char *fmt, ...)
-        _printf_(6, 7);
-static int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error, const char *fmt, ...)
+int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error, const char *fmt, ...)
 {
         DriverExit e = { .exit_code = exit_code, .finished_at = now_usec(CLOCK_REALTIME) };
         va_list ap;
@@ -127,12 +129,13 @@ int main(int argc, char *argv[])
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
-        int out[2], errp[2], sync[2], ep[2];
+        int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
         uint64_t oom_before;
         unsigned long flags;
         sigset_t mask;
         ShimState st = {};
+        ShimSecurity sec;
         InitError ie;
         ssize_t n;
         pid_t pid;
@@ -163,14 +166,20 @@ int main(int argc, char *argv[])
         r = shim_config_read(dirfd, &c);
         if (r < 0)
                 return fail_start(dirfd, NULL, &notify_fd, 126, -r, "read config.json: %s", strerror(-r));
+        c->workload_dir = argv[1]; /* the init bind-mounts hosts and resolv.conf from here */
         r = log_writer_open(dirfd, c->log_max_bytes, &w);
         if (r < 0)
                 return fail_start(dirfd, NULL, &notify_fd, 126, -r, "open log: %s", strerror(-r));
+        r = shim_security_load(dirfd, &sec);
+        if (r < 0)
+                return fail_start(dirfd, w, &notify_fd, 126, -r, "security policy in config.json: %s", strerror(-r));
         r = cgroup_detect(c->cgroup_root, &cg);
         if (r < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "no cgroup hierarchy at %s: %s", c->cgroup_root,
                                   strerror(-r));
         oom_before = oom_count(cg, c);
+        if (faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0)
+                return shim_vm_run(dirfd, c, w, cg, &notify_fd); /* isolation: vm (shim-vm.c) */
 
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (null_fd < 0)
@@ -182,6 +191,13 @@ int main(int argc, char *argv[])
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
         if (!c->host_network)
                 flags |= CLONE_NEWNET;
+        if (sec.user_namespace) {
+                /* The init's rootfs (an idmapped tree) travels on this pair. */
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, usp) < 0)
+                        return fail_start(dirfd, w, &notify_fd, 126, errno, "socketpair: %m");
+                sec.userns_sock = usp[1];
+                flags |= CLONE_NEWUSER;
+        }
         pid = clone_init(flags, &pidfd);
         if (pid < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "clone: %m");
@@ -194,18 +210,44 @@ int main(int argc, char *argv[])
                 signal(SIGPIPE, SIG_DFL);
                 if (dup2(null_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(errp[1], 2) < 0)
                         _exit(126);
-                shim_init_run(c, sync[0], ep[1]);
+                shim_init_run(c, &sec, sync[0], ep[1]);
         }
         safe_close(out[1]);
         safe_close(errp[1]);
         safe_close(sync[0]);
         safe_close(ep[1]);
+        if (sec.user_namespace) {
+                safe_close(usp[1]);
+                sec.userns_sock = usp[0];
+                r = shim_userns_parent(&sec, pid, c->rootfs);
+                safe_close(usp[0]);
+                if (r < 0) {
+                        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                        (void)waitpid(pid, NULL, 0);
+                        return fail_start(dirfd, w, &notify_fd, 126, -r, "user namespace: %s", strerror(-r));
+                }
+        }
 
         r = cg ? cg->attach(c->cgroup_root, c->cgroup_parent, c->name, pid) : -EOPNOTSUPP;
         if (r < 0) {
                 (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
                 (void)waitpid(pid, NULL, 0);
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "join cgroup: %s", strerror(-r));
+        }
+        /* Bridge mode: the init waits on the sync pipe inside its new netns,
+         * so its eth0 is made and configured before anything of the
+         * workload runs (docs/NETWORK.md). */
+        if (c->bridge_network) {
+                NetAttach na;
+
+                r = net_attach_read(dirfd, &na);
+                if (r >= 0)
+                        r = net_attach(&na, pid);
+                if (r < 0) {
+                        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                        (void)waitpid(pid, NULL, 0);
+                        return fail_start(dirfd, w, &notify_fd, 126, -r, "bridge network: %s", strerror(-r));
+                }
         }
         /* Release the child and learn whether its exec worked: the error
          * pipe closes on a successful exec, or carries what failed. */
@@ -249,6 +291,7 @@ int main(int argc, char *argv[])
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "write state.json: %s", strerror(-r));
         }
         notify(&notify_fd, true, 0, pid, NULL);
+        shim_exit_reserve(dirfd); /* exit.json can be written on a full disk */
 
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         Pump pumps[2] = { { out[0], LOG_STREAM_STDOUT }, { errp[0], LOG_STREAM_STDERR } };
@@ -316,7 +359,7 @@ int main(int argc, char *argv[])
                 snprintf(e.reason, sizeof(e.reason), "OOMKilled");
                 snprintf(e.message, sizeof(e.message), "the kernel's OOM killer ran in the workload's cgroup");
         }
-        r = driver_exit_write(dirfd, &e);
+        r = shim_exit_write(dirfd, &e);
         if (r < 0) {
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;

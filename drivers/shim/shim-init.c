@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
+#include "drivers/net/net.h"
 #include "drivers/shim/shim-init.h"
 
 extern char **environ;
@@ -25,6 +26,8 @@ static const char *const stage_names[_INIT_STAGE_MAX] = {
         [INIT_STAGE_PIVOT] = "pivot_root",   [INIT_STAGE_HOSTNAME] = "sethostname",
         [INIT_STAGE_LOOPBACK] = "loopback",  [INIT_STAGE_WORKDIR] = "chdir",
         [INIT_STAGE_ENV] = "environment",    [INIT_STAGE_EXEC] = "exec",
+        [INIT_STAGE_MASK] = "masked paths",  [INIT_STAGE_SECURITY] = "capabilities and seccomp",
+        [INIT_STAGE_USERNS] = "user namespace",
 };
 
 const char *init_stage_to_string(InitStage s)
@@ -109,8 +112,23 @@ static int setup_dev(int rootfd)
         if (devfd < 0)
                 return devfd;
         for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
-                if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0)
-                        return -errno;
+                if (mknodat(devfd, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
+                        /* In a user namespace mknod is refused: bind the
+                         * host's node onto an empty file instead. */
+                        _cleanup_close_ int nfd = -EBADF;
+                        char host[32];
+
+                        if (errno != EPERM)
+                                return -errno;
+                        nfd = openat(devfd, nodes[i].name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+                        if (nfd < 0)
+                                return -errno;
+                        snprintf(host, sizeof(host), "/dev/%s", nodes[i].name);
+                        r = mount_on_fd(host, nfd, NULL, MS_BIND, NULL);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (fchmodat(devfd, nodes[i].name, 0666, 0) < 0) /* umask */
                         return -errno;
         }
@@ -194,7 +212,7 @@ static char **build_env(const ShimConfig *c)
         return l;
 }
 
-_noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
+_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, int sync_fd, int err_fd)
 {
         _cleanup_close_ int rootfd = -EBADF, wd = -EBADF, newroot = -EBADF;
         char b;
@@ -209,6 +227,12 @@ _noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
                 fail(err_fd, INIT_STAGE_SYNC, n < 0 ? errno : EPIPE);
         safe_close(sync_fd);
 
+        if (sec->user_namespace) {
+                r = shim_userns_child(sec, c->rootfs);
+                if (r < 0)
+                        fail(err_fd, INIT_STAGE_USERNS, -r);
+        }
+
         /* Our cgroup becomes the root of the container's cgroup view. */
         if (unshare(CLONE_NEWCGROUP) < 0)
                 fail(err_fd, INIT_STAGE_CGROUPNS, errno);
@@ -221,6 +245,11 @@ _noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
         rootfd = open(c->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
                 fail(err_fd, INIT_STAGE_MOUNTS, errno);
+        if (sec->user_namespace) {
+                r = shim_userns_become_root(sec);
+                if (r < 0)
+                        fail(err_fd, INIT_STAGE_USERNS, -r);
+        }
 
         r = mount_fs_at(rootfd, "proc", true, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
         if (r < 0)
@@ -231,6 +260,11 @@ _noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
         r = setup_sys(rootfd);
         if (r < 0)
                 fail(err_fd, INIT_STAGE_SYS, -r);
+        if (c->bridge_network) {
+                r = net_files_mount(rootfd, c->workload_dir);
+                if (r < 0)
+                        fail(err_fd, INIT_STAGE_MOUNTS, -r);
+        }
 
         /* The "." trick: no put_old directory needed inside the image. */
         if (fchdir(rootfd) < 0)
@@ -253,9 +287,17 @@ _noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
         newroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (newroot < 0)
                 fail(err_fd, INIT_STAGE_WORKDIR, errno);
+        r = shim_security_paths(newroot);
+        if (r < 0)
+                fail(err_fd, INIT_STAGE_MASK, -r);
         wd = openat2_in_root(newroot, c->working_dir, O_PATH | O_DIRECTORY);
         if (wd < 0)
                 fail(err_fd, INIT_STAGE_WORKDIR, -wd);
+        /* A working directory on procfs would hand the workload a way out
+         * through /proc/<pid>/cwd-style tricks (runc CVE-2024-21626). */
+        r = shim_check_not_proc(wd);
+        if (r < 0)
+                fail(err_fd, INIT_STAGE_WORKDIR, -r);
         if (fchdir(wd) < 0)
                 fail(err_fd, INIT_STAGE_WORKDIR, errno);
 
@@ -268,6 +310,9 @@ _noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd)
          * fds above go away at exec (CLOEXEC), so failures still report. */
         if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 fail(err_fd, INIT_STAGE_EXEC, errno);
+        r = shim_security_apply(sec);
+        if (r < 0)
+                fail(err_fd, INIT_STAGE_SECURITY, -r);
         execvp(c->argv[0], c->argv);
         fail(err_fd, INIT_STAGE_EXEC, errno);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "drivers/container/container-files.h"
+#include "drivers/shim/shim-security.h"
 
 /* What went wrong in the child, sent to the shim over the error pipe. */
 typedef enum InitStage {
@@ -20,6 +21,9 @@ typedef enum InitStage {
         INIT_STAGE_WORKDIR,
         INIT_STAGE_ENV,
         INIT_STAGE_EXEC,
+        INIT_STAGE_MASK,     /* masked and read-only paths (shim-security.c) */
+        INIT_STAGE_SECURITY, /* capabilities, no_new_privs, seccomp */
+        INIT_STAGE_USERNS,   /* user namespace: ids and the idmapped rootfs */
         _INIT_STAGE_MAX,
 } InitStage;
 
@@ -32,4 +36,4 @@ const char *init_stage_to_string(InitStage s);
 
 /* sync_fd: read end; the shim closes the write end (after writing one byte)
  * once the child is in its cgroups. err_fd: O_CLOEXEC write end. */
-_noreturn_ void shim_init_run(const ShimConfig *c, int sync_fd, int err_fd);
+_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, int sync_fd, int err_fd);

@@ -2,7 +2,8 @@
 """Start-to-exit latency of /bin/true: berthd's API vs runc and crun.
 
 Usage:
-  bench_start.py berth SOCKET ROOTFS N      POST /v1/workloads then GET .../wait
+  bench_start.py berth SOCKET ROOTFS N [NETWORK]  POST /v1/workloads then GET .../wait
+                                           (NETWORK: none|host|bridge; default: berthd's)
   bench_start.py oci RUNTIME STATE BUNDLE N run RUNTIME --root STATE run -b BUNDLE
 Prints one duration in milliseconds per line (the caller summarises).
 Only the standard library; no third-party modules."""
@@ -36,13 +37,15 @@ def request(sock, method, path, body=None):
     return r.status, data
 
 
-def bench_berth(sock, rootfs, n):
+def bench_berth(sock, rootfs, n, network=None):
     prefix = "bench-%d" % int(time.time())
     for i in range(n + 1):  # run 0 warms up and is not counted
         name = "%s-%d" % (prefix, i)
+        spec = {"rootfs": rootfs, "command": ["/bin/true"]}
+        if network:
+            spec["network"] = {"mode": network}
         doc = json.dumps({"apiVersion": "berth/v1", "kind": "Workload",
-                          "metadata": {"name": name},
-                          "spec": {"rootfs": rootfs, "command": ["/bin/true"]}})
+                          "metadata": {"name": name}, "spec": spec})
         t0 = time.perf_counter()
         st, data = request(sock, "POST", "/v1/workloads", doc)
         if st != 201:
@@ -71,8 +74,8 @@ def bench_oci(runtime, state, bundle, n):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "berth":
-        bench_berth(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "berth":
+        bench_berth(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] if len(sys.argv) == 6 else None)
     elif len(sys.argv) == 6 and sys.argv[1] == "oci":
         bench_oci(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
     else:

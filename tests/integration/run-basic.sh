@@ -52,8 +52,8 @@ check "run -d --env" run_d envflag --env FOO=bar --env EMPTY= -- /bin/sh -c 'ech
 ctl wait envflag >/dev/null
 check_eq "run --env reaches the workload" "foo=bar empty=[]" "$(ctl logs envflag)"
 
-# PID 1 and only lo
-check "run -d pid/net probe" run_d probe -- /bin/sh -c 'echo pid=$$; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "'
+# PID 1 and only lo (network none; bridge is the default when berthd has its bridge)
+check "run -d pid/net probe" run_d probe --network none -- /bin/sh -c 'echo pid=$$; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "'
 ctl wait probe >/dev/null
 out=$(ctl logs probe)
 check_match "the container sees itself as PID 1" "^pid=1$" "$(echo "$out" | head -n1)"

@@ -20,6 +20,20 @@ static int parse(Config *c, const char *yaml, BerthError *err)
         return config_parse(c, yaml, strlen(yaml), err);
 }
 
+/* network: (drivers/net, docs/NETWORK.md) */
+static void test_network(void)
+{
+        _cleanup_(config_donep) Config c;
+        BerthError err = {};
+
+        CHECK(config_init(&c) == 0);
+        CHECK(c.net_bridge == NULL && c.net_cidr == NULL); /* NULL = the defaults in drivers/net */
+        CHECK(parse(&c, "network:\n  bridge: br9\n  cidr: 10.9.0.0/24\n", &err) == 0);
+        CHECK(streq_ptr(c.net_bridge, "br9") && streq_ptr(c.net_cidr, "10.9.0.0/24"));
+        CHECK(parse(&c, "network:\n  bogus: 1\n", &err) == -EINVAL && strstr(err.field, "network.bogus"));
+        CHECK(parse(&c, "network:\n  bridge: a/b\n", &err) == -EINVAL && streq(err.field, "network.bridge"));
+}
+
 static void test_defaults(void)
 {
         Config c;
@@ -222,6 +236,7 @@ int main(int argc, char **argv)
         if (argc > 1)
                 test_example_file(argv[1]);
         test_defaults();
+        test_network();
         test_full_file();
         test_errors();
         test_quantities();

@@ -49,6 +49,31 @@ static const char *sget(const json_t *doc, const char *a, const char *b, const c
         return json_string_value(j);
 }
 
+/* -p before --network: both land in one spec.network object. */
+static void test_publish(void)
+{
+        char *argv[] = {"run", "--rootfs", "/r", "-p", "8080:80", "--publish", "53:53/udp", "--network", "bridge",
+                        "--", "x", NULL};
+        _cleanup_(spec_freep) Spec *spec = NULL;
+        BerthError err = {};
+        RunOptions o;
+        json_t *ports;
+        int r;
+
+        r = parse(&o, argv);
+        CHECK(r == 0, "-p/--publish parse (r=%d, %s)", r, errbuf);
+        if (r != 0)
+                return;
+        CHECK_STREQ(sget(o.doc, "spec", "network", "mode"), "bridge", "network.mode bridge kept after -p");
+        ports = json_object_get(json_object_get(json_object_get(o.doc, "spec"), "network"), "ports");
+        CHECK(json_array_size(ports) == 2 && streq(json_string_value(json_array_get(ports, 1)), "53:53/udp"),
+              "two ports in order");
+        r = spec_from_json(o.doc, &spec, &err);
+        CHECK(r >= 0 && spec->n_ports == 2 && spec->network == NETWORK_BRIDGE,
+              "the daemon's validator accepts them (%s: %s)", err.field, err.message);
+        run_options_done(&o);
+}
+
 static void test_full(void)
 {
         char *argv[] = {"run",   "--name",    "web",       "--rootfs", "/srv/./busybox//x/..",
@@ -169,8 +194,10 @@ static void test_errors(void)
                      "--label: expected KEY=VALUE", "label without =");
         expect_usage((char *[]){"run", "--rootfs", "/r", "--name", "Web_1", "--", "x", NULL},
                      "--name: \"Web_1\" is not a DNS label", "bad name");
-        expect_usage((char *[]){"run", "--rootfs", "/r", "--network", "bridge", "--", "x", NULL},
-                     "--network: \"bridge\" is not one of none, host", "bad network");
+        expect_usage((char *[]){"run", "--rootfs", "/r", "--network", "wifi", "--", "x", NULL},
+                     "--network: \"wifi\" is not one of none, host, bridge", "bad network");
+        expect_usage((char *[]){"run", "--rootfs", "/r", "-p", "8080", "--", "x", NULL},
+                     "--publish: \"8080\" is not HOSTPORT:PORT[/tcp|udp]", "bad publish");
         expect_usage((char *[]){"run", "--rootfs", "/r", "--restart", "always", "--", "x", NULL},
                      "--restart: \"always\" is not one of Never, OnFailure, Always",
                      "restart is case-sensitive");
@@ -232,6 +259,7 @@ static void test_path(void)
 int main(void)
 {
         test_full();
+        test_publish();
         test_defaults();
         test_errors();
         test_help_and_image();

@@ -43,7 +43,8 @@ static void mk(const char *rel)
 int main(void)
 {
         const CgroupOps *ops = NULL;
-        static const char *const files[] = { "memory.max", "memory.swap.max", "cpu.max", "pids.max", "cgroup.procs" };
+        static const char *const files[] = { "memory.max", "memory.swap.max", "cpu.max", "pids.max", "cgroup.procs",
+                                             "cpu.weight", "memory.high" };
         CgroupLimits lim = { .memory_bytes = 64 << 20, .cpu_millis = 250, .pids = 100 };
         DriverStats st;
         char p[256];
@@ -68,7 +69,7 @@ int main(void)
         CHECK(ops == &cgroup_v2_ops);
 
         CHECK_RC(cgroup_v2_ops.create(root, "berth", "w1", &lim));
-        CHECK(has("cgroup.subtree_control", "+cpu +memory +pids"));
+        CHECK(has("cgroup.subtree_control", "+cpu +memory +pids +io +cpuset"));
         CHECK(has("berth/cgroup.subtree_control", "+cpu +memory +pids"));
         CHECK(has("berth/w1/memory.max", "67108864"));
         CHECK(has("berth/w1/memory.swap.max", "0"));

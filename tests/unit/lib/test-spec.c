@@ -106,8 +106,9 @@ static const Case cases[] = {
     {"command not a list", YAML, Y_HEAD "  rootfs: /r\n  command: /bin/true\n", -EINVAL, "spec.command"},
     {"command int entry", YAML, Y_HEAD "  rootfs: /r\n  command: [/bin/echo, x, 1]\n", -EINVAL,
      "spec.command[2]"},
-    {"image not supported", YAML, Y_HEAD "  image: busybox\n  command: [/bin/true]\n", -EOPNOTSUPP,
-     "spec.image"},
+    {"image and rootfs", YAML, Y("  image: busybox\n"), -EINVAL, "spec.rootfs"},
+    {"image empty", YAML, Y_HEAD "  image: ''\n", -EINVAL, "spec.image"},
+    {"image not a string", YAML, Y_HEAD "  image: [a]\n", -EINVAL, "spec.image"},
 
     /* names */
     {"name uppercase", YAML, "apiVersion: berth/v1\nkind: Workload\nmetadata: {name: Web}\nspec:\n" Y_MIN,
@@ -201,7 +202,7 @@ static const Case cases[] = {
     /* enums */
     {"bad isolation", YAML, Y("  isolation: kvm\n"), -EINVAL, "spec.isolation"},
     {"bad restartPolicy", YAML, Y("  restartPolicy: never\n"), -EINVAL, "spec.restartPolicy"},
-    {"bad network mode", YAML, Y("  network: {mode: bridge}\n"), -EINVAL, "spec.network.mode"},
+    {"bad network mode", YAML, Y("  network: {mode: wifi}\n"), -EINVAL, "spec.network.mode"},
     {"network not a mapping", YAML, Y("  network: none\n"), -EINVAL, "spec.network"},
 };
 
@@ -562,7 +563,8 @@ static void test_helpers(void)
                    streq(restart_policy_to_string(RESTART_ALWAYS), "Always"),
                "restart policy strings");
         tap_ok(network_mode_from_string("host") == NETWORK_HOST &&
-                   network_mode_from_string("bridge") == _NETWORK_MODE_INVALID &&
+                   network_mode_from_string("bridge") == NETWORK_BRIDGE &&
+                   network_mode_from_string("wifi") == _NETWORK_MODE_INVALID &&
                    streq(network_mode_to_string(NETWORK_NONE), "none"),
                "network mode strings");
         tap_ok(spec_free(NULL) == NULL && spec_dup(NULL) == NULL, "NULL-safe free and dup");
