@@ -21,11 +21,27 @@ fi
 rev=$(git -C "$BERTH_SOURCE_ROOT" rev-parse --verify -q "$from^{commit}") || skip "no commit $from to upgrade from"
 OLD_SRC=$IT_TMP/old-src
 OLD_BUILD=$IT_TMP/old-build
-mkdir -p "$OLD_SRC"
 t0=$SECONDS
-git -C "$BERTH_SOURCE_ROOT" archive "$rev" | tar -x -C "$OLD_SRC" || skip "git archive $rev failed"
-if ! meson setup "$OLD_BUILD" "$OLD_SRC" >"$IT_TMP/old-setup.log" 2>&1 ||
-        ! timeout 600 ninja -C "$OLD_BUILD" berthd berth-shim >"$IT_TMP/old-build.log" 2>&1; then
+# A commit in the middle of a series need not build on its own; unless a
+# commit was named, walk back (first parents, at most 8) to the newest one
+# that configures and builds, and say which one it was.
+tries=1
+[[ -n ${BERTH_UPGRADE_FROM:-} ]] || tries=8
+built=0
+for ((i = 0; i < tries; i++)); do
+        rm -rf "$OLD_SRC" "$OLD_BUILD"
+        mkdir -p "$OLD_SRC"
+        git -C "$BERTH_SOURCE_ROOT" archive "$rev" | tar -x -C "$OLD_SRC" || skip "git archive $rev failed"
+        if meson setup "$OLD_BUILD" "$OLD_SRC" >"$IT_TMP/old-setup.log" 2>&1 &&
+                timeout 600 ninja -C "$OLD_BUILD" berthd berth-shim >"$IT_TMP/old-build.log" 2>&1; then
+                built=1
+                break
+        fi
+        diag "commit ${rev:0:12} does not build on its own; trying its parent"
+        rev=$(git -C "$BERTH_SOURCE_ROOT" rev-parse --verify -q "$rev^1^{commit}") || break
+        from="$rev"
+done
+if [[ $built != 1 ]]; then
         not_ok "build the previous commit ${rev:0:12}" "$(tail -n 20 "$IT_TMP/old-setup.log" "$IT_TMP/old-build.log" 2>/dev/null)"
         finish
 fi
