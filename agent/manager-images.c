@@ -56,6 +56,41 @@ static int store_get(Manager *m, Store **ret, BerthError *err)
         return 0;
 }
 
+/* At daemon start, when a store exists: the store's crash recovery (tmp/
+ * emptied, rows without files and files without rows dropped, stray mounts
+ * undone) runs now rather than at the first image request, and rootfs
+ * snapshots of no recorded workload are removed. Called after the
+ * workloads are loaded. */
+void manager_images_recover(Manager *m)
+{
+        _cleanup_free_ char *path = NULL;
+        _cleanup_strv_free_ char **keys = NULL;
+        BerthError err = {};
+        Store *s;
+        int r;
+
+        if (asprintf(&path, "%s/store/store.db", m->config->root) < 0 || access(path, F_OK) < 0)
+                return;
+        if (store_get(m, &s, &err) < 0) {
+                log_warning("image store: %s", err.message);
+                return;
+        }
+        /* The rootfs snapshot of a create that crashed before its record was
+         * committed: no workload will ever remove it, and it would keep its
+         * image "in use" forever. */
+        if (store_snapshot_list_active(s, &keys) < 0)
+                return;
+        for (char **k = keys; *k; k++) {
+                if (strncmp(*k, "wl-", 3) != 0 || manager_find(m, *k + 3))
+                        continue;
+                r = store_snapshot_remove(s, *k);
+                if (r < 0)
+                        log_warning_errno(r, "image store: cannot remove the snapshot %s of no workload: %m", *k);
+                else
+                        log_info("image store: removed the snapshot %s of a create that did not complete", *k);
+        }
+}
+
 static void job_free(ApiImageWatch *j)
 {
         sd_event_source_disable_unref(j->io);
@@ -428,7 +463,7 @@ static void worker_progress(void *userdata, const char *what, uint64_t done, uin
                                  (json_int_t)done, "total", (json_int_t)total));
 }
 
-static int worker_run(const char *root, const ApiImageJob *job, const char *key, Worker *w)
+static int worker_run(const char *root, const ApiImageJob *job, const char *key, pid_t daemon_pid, Worker *w)
 {
         _cleanup_(store_freep) Store *s = NULL;
         _cleanup_strv_free_ char **names = NULL;
@@ -442,6 +477,9 @@ static int worker_run(const char *root, const ApiImageJob *job, const char *key,
                 berth_error_set(&err, r, "", "cannot open the image store: %s", strerror(-r));
                 goto out;
         }
+        /* a crash point in the worker takes berthd down with it (docs/OPERATIONS.md) */
+        store_crash_setup(job->kind == API_IMAGE_IMPORT ? "import" : job->kind == API_IMAGE_PULL ? "pull" : "commit",
+                          getppid() == daemon_pid ? daemon_pid : 0);
         (void)store_lease_begin(s);
         switch (job->kind) {
         case API_IMAGE_IMPORT:
@@ -603,6 +641,7 @@ int manager_backend_image_job(void *backend, const ApiImageJob *job, ApiImageJob
         }
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
+        pid_t daemon_pid = getpid();
         pid = fork();
         if (pid < 0) {
                 r = -errno;
@@ -614,7 +653,7 @@ int manager_backend_image_job(void *backend, const ApiImageJob *job, ApiImageJob
                 Worker w = {.fd = p[1]};
                 safe_close(p[0]);
                 signal(SIGPIPE, SIG_IGN);
-                _exit(worker_run(m->config->root, job, key, &w));
+                _exit(worker_run(m->config->root, job, key, daemon_pid, &w));
         }
         safe_close(p[1]);
         (void)fcntl(p[0], F_SETFL, O_NONBLOCK);

@@ -128,10 +128,12 @@ int store_ingest_finish(StoreIngest *in, char ret_digest[STORE_DIGEST_MAX], Bert
                         : berth_error_set(err, in->error, "", "cannot write blob");
                 goto fail;
         }
+        STORE_CRASH_POINT("blob-written"); /* temp file written, not yet on disk */
         if (fsync(in->fd) < 0) {
                 r = berth_error_set(err, -errno, "", "fsync of the blob failed");
                 goto fail;
         }
+        STORE_CRASH_POINT("blob-fsynced");
         if (!EVP_DigestFinal_ex(in->md, md, &n) || n != 32) {
                 r = -EIO;
                 goto fail;
@@ -148,6 +150,7 @@ int store_ingest_finish(StoreIngest *in, char ret_digest[STORE_DIGEST_MAX], Bert
                                     in->expect, digest);
                 goto fail;
         }
+        STORE_CRASH_POINT("blob-verified"); /* size and digest checked, still in tmp/ */
         if (renameat(s->tmp_fd, in->tmp_name, s->blobs_fd, digest + 7) < 0) {
                 r = -errno;
                 goto fail;
@@ -157,11 +160,13 @@ int store_ingest_finish(StoreIngest *in, char ret_digest[STORE_DIGEST_MAX], Bert
                 r = -errno;
                 goto fail;
         }
+        STORE_CRASH_POINT("blob-renamed"); /* in blobs/, no row yet: swept at the next open */
         r = store_sql(s, "INSERT OR IGNORE INTO blobs (digest, size, created) VALUES (?1, ?2, ?3)", NULL,
                       NULL, digest, STORE_SQL_INT, (int64_t)in->size, STORE_SQL_INT,
                       (int64_t)now_usec(CLOCK_REALTIME), STORE_SQL_END);
         if (r < 0)
                 goto fail;
+        STORE_CRASH_POINT("blob-recorded");
         if (ret_digest)
                 memcpy(ret_digest, digest, sizeof(digest));
         store_ingest_abort(in);

@@ -289,9 +289,12 @@ int store_image_add(Store *s, const char *name, const char *manifest_digest, Ber
         r = store_image_unpack(s, &img, err);
         if (r < 0)
                 goto out;
+        STORE_CRASH_POINT("image-unpacked"); /* every layer committed; the image row is the commit point */
         r = store_sql(s, "INSERT OR REPLACE INTO images (name, manifest, created) VALUES (?1, ?2, ?3)", NULL,
                       NULL, norm, manifest_digest, STORE_SQL_INT, (int64_t)now_usec(CLOCK_REALTIME),
                       STORE_SQL_END);
+        if (r >= 0)
+                STORE_CRASH_POINT("image-recorded");
 out:
         store_image_done(&img);
         return r;

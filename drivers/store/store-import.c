@@ -231,6 +231,7 @@ static int add_manifest(Import *im, const json_t *desc, const char *name, char *
         r = descriptor_check(im, desc);
         if (r < 0)
                 return r;
+        STORE_CRASH_POINT("manifest-recorded");
         r = store_manifest_load(im->s, digest, &img);
         if (r < 0)
                 return berth_error_set(im->err, r, "manifest", "manifest %s is not a usable image manifest",
@@ -243,8 +244,12 @@ static int add_manifest(Import *im, const json_t *desc, const char *name, char *
                 r = -EINVAL;
         if (r >= 0)
                 r = descriptor_check(im, json_object_get(m, "config"));
+        if (r >= 0)
+                STORE_CRASH_POINT("config-recorded");
         for (size_t i = 0; r >= 0 && i < json_array_size(json_object_get(m, "layers")); i++)
                 r = descriptor_check(im, json_array_get(json_object_get(m, "layers"), i));
+        if (r >= 0)
+                STORE_CRASH_POINT("layers-recorded");
         json_decref(m);
         store_image_done(&img);
         if (r >= 0)
@@ -367,6 +372,7 @@ static int import_docker(Import *im, const char *override, char ***names, size_t
                 r = mj ? store_blob_ingest_mem(im->s, mj, strlen(mj), NULL, mdigest, im->err) : -ENOMEM;
                 if (r < 0)
                         break;
+                STORE_CRASH_POINT("manifest-recorded");
                 _cleanup_free_ char *name = NULL;
                 const char *tag = json_string_value(json_array_get(json_object_get(ent, "RepoTags"), 0));
                 if (*n_names == 0 && override)

@@ -37,3 +37,11 @@ int store_unmount_key(Store *s, const char *key);
 int store_manifest_load(Store *s, const char *digest, StoreImage *img);
 /* Parses manifest JSON (media types checked). */
 int store_manifest_parse(const char *json, size_t len, StoreImage *img, BerthError *err);
+
+/* store-crash.c: a crash point of a store step, "<op>.<step>" (store_crash_setup()). */
+#if BERTH_CRASH_POINTS
+void store_crash_point(const char *step);
+#define STORE_CRASH_POINT(step) store_crash_point(step)
+#else
+#define STORE_CRASH_POINT(step) ((void)0)
+#endif

@@ -57,17 +57,20 @@ static int unpack_layer(Store *s, const char *parent_key, const char *key, const
         r = safe_extract_fd(blob, fsfd, &s->policy, &st, err);
         if (r < 0)
                 goto fail;
+        STORE_CRASH_POINT("layer-extracted"); /* a full tree in tmp/ */
         /* the tree must be on disk before the row says it exists */
         if (syncfs(fsfd) < 0) {
                 r = -errno;
                 goto fail;
         }
+        STORE_CRASH_POINT("layer-synced");
         if (renameat(s->tmp_fd, tmp, s->snapshots_fd, key) < 0) {
                 r = -errno;
                 goto fail;
         }
         if (fsync(s->snapshots_fd) < 0)
                 return -errno; /* swept at the next open: no row */
+        STORE_CRASH_POINT("layer-renamed"); /* in snapshots/, no row yet: swept at the next open */
         r = store_sql(s,
                       "INSERT INTO snapshots (key, kind, parent, layer, size, created) VALUES (?1, "
                       "'committed', ?2, ?3, "
@@ -76,6 +79,8 @@ static int unpack_layer(Store *s, const char *parent_key, const char *key, const
                       STORE_SQL_INT, (int64_t)now_usec(CLOCK_REALTIME), STORE_SQL_END);
         if (r < 0)
                 (void)rm_rf_at(s->snapshots_fd, key);
+        else
+                STORE_CRASH_POINT("layer-recorded");
         log_debug("store: unpacked %s into %s (%" PRIu64 " entries, %" PRIu64 " bytes)", layer, key,
                   st.entries, st.expanded_bytes);
         return r;
@@ -568,9 +573,11 @@ int store_snapshot_commit(Store *s, const char *key, const char *name, char ret_
                 r = -errno;
                 goto out;
         }
+        STORE_CRASH_POINT("tar-written"); /* the diff tar in tmp/ */
         r = store_blob_ingest_fd(s, tarfd, NULL, st.st_size, 0, layer, err);
         if (r < 0)
                 goto out;
+        STORE_CRASH_POINT("diff-recorded");
 
         r = store_blob_read(s, base.digest, STORE_JSON_MAX, &mbuf, &mlen);
         if (r < 0)
@@ -592,6 +599,7 @@ int store_snapshot_commit(Store *s, const char *key, const char *name, char ret_
         r = store_blob_ingest_mem(s, cjson, strlen(cjson), NULL, cdigest, err);
         if (r < 0)
                 goto out;
+        STORE_CRASH_POINT("config-recorded");
         json_object_set_new(manifest, "mediaType",
                             json_string("application/vnd.oci.image.manifest.v1+json"));
         json_object_set_new(manifest, "config",
@@ -606,6 +614,7 @@ int store_snapshot_commit(Store *s, const char *key, const char *name, char ret_
         r = store_blob_ingest_mem(s, mjson, strlen(mjson), NULL, mdigest, err);
         if (r < 0)
                 goto out;
+        STORE_CRASH_POINT("manifest-recorded");
         r = store_image_add(s, name, mdigest, err);
         if (r >= 0 && ret_digest)
                 memcpy(ret_digest, mdigest, STORE_DIGEST_MAX);

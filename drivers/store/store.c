@@ -356,10 +356,45 @@ static int tmp_drop(Store *s, const char *name)
         return rm_rf_at(s->tmp_fd, name);
 }
 
+/* Whether the lease of pid, taken at created (CLOCK_REALTIME usec), is held
+ * by a live process. Not only "the pid exists": a worker that died with
+ * its daemon may linger as a zombie until it is reaped, and its pid may be
+ * reused by an unrelated process; either would otherwise skip crash
+ * recovery and pin GC's horizon forever. */
+static bool lease_pid_alive(pid_t pid, int64_t created)
+{
+        _cleanup_free_ char *stat = NULL, *boot = NULL;
+        char path[64], state = 0;
+        unsigned long long start = 0, btime = 0;
+        const char *q, *b;
+
+        if (pid <= 0)
+                return false;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        if (read_file_at(AT_FDCWD, path, 4096, &stat, NULL) < 0)
+                return kill(pid, 0) == 0 || errno != ESRCH; /* no procfs: the old test */
+        q = strrchr(stat, ')'); /* comm may hold spaces and parentheses */
+        if (!q || sscanf(q + 1, " %c", &state) != 1)
+                return true;
+        if (state == 'Z' || state == 'X')
+                return false;
+        q++; /* the walk of proc_start_time(): field 22 is the start time */
+        for (int field = 3; field < 22 && q; field++)
+                q = strchr(q + 1, ' ');
+        if (!q || sscanf(q + 1, "%llu", &start) != 1)
+                return true;
+        if (read_file_at(AT_FDCWD, "/proc/stat", 1 << 20, &boot, NULL) < 0 || !(b = strstr(boot, "\nbtime ")) ||
+            sscanf(b, "\nbtime %llu", &btime) != 1)
+                return true;
+        /* started after the lease was taken (btime is in whole seconds: 2 s slack): another process */
+        int64_t started = (int64_t)(btime + start / (unsigned long long)sysconf(_SC_CLK_TCK)) * 1000000;
+        return started <= created + 2000000;
+}
+
 static int row_pid(void *userdata, sqlite3_stmt *st)
 {
         pid_t pid = (pid_t)sqlite3_column_int64(st, 0);
-        if (pid > 0 && pid != getpid() && (kill(pid, 0) == 0 || errno != ESRCH))
+        if (pid > 0 && pid != getpid() && lease_pid_alive(pid, sqlite3_column_int64(st, 1)))
                 *(bool *)userdata = true;
         return 0;
 }
@@ -367,7 +402,7 @@ static int row_pid(void *userdata, sqlite3_stmt *st)
 static bool lease_foreign_alive(Store *s)
 {
         bool alive = false;
-        (void)store_sql(s, "SELECT pid FROM leases", row_pid, &alive, STORE_SQL_END);
+        (void)store_sql(s, "SELECT pid, created FROM leases", row_pid, &alive, STORE_SQL_END);
         return alive;
 }
 
@@ -579,7 +614,7 @@ static int lease_horizon(Store *s, int64_t *ret)
         r = store_sql(s, "SELECT pid, created FROM leases", row_collect, &l, STORE_SQL_END);
         for (size_t i = 0; r >= 0 && i < l.n; i++) {
                 pid_t pid = (pid_t)atoi(l.a[i]);
-                if (pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH) {
+                if (pid > 0 && pid != getpid() && !lease_pid_alive(pid, l.size[i])) {
                         r = store_sql(s, "DELETE FROM leases WHERE pid = ?1", NULL, NULL, STORE_SQL_INT,
                                       (int64_t)pid, STORE_SQL_END);
                         continue;
@@ -683,6 +718,22 @@ int store_df(Store *s, StoreDf *ret)
                               row_u64, v, STORE_SQL_END);
         ret->reclaimable_snapshots = v[0];
         return r < 0 ? r : 0;
+}
+
+int store_snapshot_list_active(Store *s, char ***ret_keys)
+{
+        RowList l = {};
+        int r;
+
+        r = store_sql(s, "SELECT key FROM snapshots WHERE kind != 'committed' ORDER BY key", row_collect, &l,
+                      STORE_SQL_END);
+        if (r < 0) {
+                row_list_done(&l);
+                return r;
+        }
+        free(l.size);
+        *ret_keys = l.a ? l.a : calloc(1, sizeof(char *));
+        return *ret_keys ? 0 : -ENOMEM;
 }
 
 bool store_key_is_valid(const char *key)

@@ -151,6 +151,8 @@ int store_snapshot_mount(Store *s, const char *key, char **ret_mountpoint, Berth
  * image `name` = base image + that layer. */
 int store_snapshot_commit(Store *s, const char *key, const char *name, char ret_digest[STORE_DIGEST_MAX],
                           BerthError *err);
+/* The keys of every active and view snapshot (NULL-terminated, sorted). */
+int store_snapshot_list_active(Store *s, char ***ret_keys);
 /* Unmounts and deletes an active/view snapshot. -ENOENT if unknown. */
 int store_snapshot_remove(Store *s, const char *key);
 bool store_key_is_valid(const char *key);
@@ -162,6 +164,12 @@ int store_gc(Store *s, StoreGcStats *ret);
 int store_lease_begin(Store *s);
 int store_lease_end(Store *s);
 int store_df(Store *s, StoreDf *ret);
+
+/* ---- crash points (store-crash.c) ---- */
+/* Names the operation whose steps the crash points report ("import",
+ * "pull", "commit") and the process that dies with this one when a point
+ * fires (berthd, for its worker; 0 = none). docs/OPERATIONS.md lists them. */
+void store_crash_setup(const char *op, pid_t also_kill);
 
 /* internal, shared between the store's files */
 int store_db_exec(Store *s, const char *sql);

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared part of the crash-point tests (crash-create/start/stop/delete.sh).
+# Shared part of the crash-point tests (crash-create/start/stop/delete/image/commit.sh).
 # A berthd built with -Dcrash_points=true dies by SIGKILL at the step named
 # by BERTH_CRASH_AT (lib/crashpoint.h). After each crash berthd is restarted
 # without it and the test checks that the operation happened completely or
@@ -80,6 +80,49 @@ consistent() {
                         grep -qx "$n" <<<"$shims" || not_ok "$when: $n running per the API but has no shim"
                 fi
         done
+        # the only mounts: the rootfs snapshots of workloads made from images
         check_eq "$when: no mounts left under the test root" "" \
-                "$(awk -v p="${D_ROOT[a]}" 'index($2, p) == 1 { print $2 }' /proc/self/mounts)"
+                "$(awk -v p="${D_ROOT[a]}" 'index($2, p) == 1 { print $2 }' /proc/self/mounts |
+                        grep -vxF -f <(for n in $names; do echo "${D_ROOT[a]}/store/mounts/wl-$n"; done; echo /nonexistent))"
+}
+
+# ---- the image store (crash-image.sh, crash-commit.sh) ----
+# store_sql SQL: a query on the store's database (read next to berthd: WAL).
+store_sql() { sqlite3 -cmd '.timeout 5000' "${D_ROOT[a]}/store/store.db" "$1" | LC_ALL=C sort; }
+store_ls() { ls -A "${D_ROOT[a]}/store/$1" 2>/dev/null | LC_ALL=C sort; }
+
+# store_consistent WHEN: the store after a restart (its recovery runs at
+# daemon start) and after GC. No blob whose content differs from its digest,
+# nothing in tmp/, rows = files for blobs and snapshots (a committed layer
+# has its whole tree), mounts = active/view snapshots, what the API lists =
+# the image rows, each listed image complete, and SQLite's integrity check.
+store_consistent() {
+        local when=$1 s=${D_ROOT[a]}/store f bad="" k img d
+        [[ -d $s ]] || return 0
+        for f in "$s"/blobs/sha256/*; do
+                [[ -e $f ]] || continue
+                [[ $(sha256sum <"$f" | cut -d' ' -f1) == "${f##*/}" ]] || bad+="${f##*/} "
+        done
+        check_eq "$when: every blob's content matches its digest" "" "$bad"
+        check_eq "$when: nothing left in the store's tmp/" "" "$(store_ls tmp)"
+        check_eq "$when: blob rows = blob files" "$(store_sql 'SELECT substr(digest, 8) FROM blobs')" "$(store_ls blobs/sha256)"
+        check_eq "$when: snapshot rows = snapshot directories" "$(store_sql 'SELECT key FROM snapshots')" "$(store_ls snapshots)"
+        bad=""
+        for k in $(store_sql "SELECT key FROM snapshots WHERE kind = 'committed'"); do
+                [[ -d $s/snapshots/$k/fs ]] || bad+="$k "
+        done
+        check_eq "$when: every committed layer has its tree" "" "$bad"
+        check_eq "$when: mounts = the active and view snapshots" \
+                "$(store_sql "SELECT '$s/mounts/' || key FROM snapshots WHERE kind != 'committed'")" \
+                "$(awk -v p="${D_ROOT[a]}" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | LC_ALL=C sort -u)"
+        check_eq "$when: the API lists exactly the recorded images" "$(store_sql 'SELECT name FROM images')" \
+                "$(api_json GET /v1/images | jq -r '.[].name' | LC_ALL=C sort)"
+        bad=""
+        for img in $(store_sql 'SELECT name FROM images'); do
+                for d in $(api_json GET "/v1/images/$img" | jq -r '.digest, .config, .layers[].digest'); do
+                        [[ -f $s/blobs/sha256/${d#sha256:} ]] || bad+="$img:$d "
+                done
+        done
+        check_eq "$when: every listed image has its manifest, config and layers" "" "$bad"
+        check_eq "$when: SQLite integrity check" "ok" "$(store_sql 'PRAGMA integrity_check')"
 }

@@ -5,7 +5,9 @@
  * and overlayfs; skips otherwise. */
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "drivers/store/store.h"
 #include "lib/spec.h"
@@ -328,6 +330,52 @@ int main(void)
         tap_ok(!path_exists(blobs, p), "blob with an unknown id removed");
         tap_ok(!store_blob_exists(s, img.config_digest) && !path_exists(blobs, img.config_digest + 7),
                "blob whose size does not match its row removed");
+
+        /* leases: only a live process that took its lease before holds it; a worker
+         * that died with berthd (a zombie nobody reaped) or a reused pid does not */
+        {
+                pid_t zombie = fork(), live = zombie > 0 ? fork() : -1;
+                char sql[256], st[64];
+                if (zombie == 0)
+                        _exit(0);
+                if (live == 0) {
+                        pause();
+                        _exit(0);
+                }
+                for (int i = 0; i < 100; i++) { /* until the child is a zombie */
+                        _cleanup_free_ char *t = NULL;
+                        snprintf(st, sizeof(st), "/proc/%d/stat", (int)zombie);
+                        if (read_file_at(AT_FDCWD, st, 4096, &t, NULL) >= 0 && strstr(t, ") Z "))
+                                break;
+                        usleep(10000);
+                }
+                struct {
+                        pid_t pid;
+                        int64_t created;
+                        bool held;
+                        const char *what;
+                } cases[] = {
+                        { zombie, (int64_t)now_usec(CLOCK_REALTIME), false, "a zombie's lease" },
+                        { live, 1, false, "the lease of a pid reused since (its process is younger)" },
+                        { live, (int64_t)now_usec(CLOCK_REALTIME) + 5000000, true, "a live worker's lease" },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                        snprintf(sql, sizeof(sql), "DELETE FROM leases; INSERT INTO leases (pid, created) VALUES (%d, %" PRId64 ");",
+                                 (int)cases[i].pid, cases[i].created);
+                        r = store_db_exec(s, sql);
+                        s = store_free(s);
+                        snprintf(p, sizeof(p), "touch %s/store/tmp/blob-leftover", base);
+                        (void)system(p);
+                        r = r < 0 ? r : store_open(base, &s);
+                        snprintf(p, sizeof(p), "%s/store/tmp", base);
+                        tap_ok(r == 0 && (count_dir(p) == 0) == !cases[i].held, "%s %s recovery at open", cases[i].what,
+                               cases[i].held ? "defers" : "does not block");
+                }
+                (void)store_db_exec(s, "DELETE FROM leases;");
+                (void)kill(live, SIGKILL);
+                (void)waitpid(live, NULL, 0);
+                (void)waitpid(zombie, NULL, 0);
+        }
 
         store_image_done(&img);
         s = store_free(s);
