@@ -19,22 +19,25 @@ typedef enum StateStmt {
 
 #define WORKLOAD_COLUMNS                                                                                     \
         "name, spec, desired_state, state, exit_code, signal, oom, pid, shim_pid, shim_start_time, "         \
-        "pid_start_time, created_at, started_at, finished_at, restart_count, reason, message"
+        "pid_start_time, created_at, started_at, finished_at, restart_count, reason, message, "            \
+        "vm_accelerator, vm_backend"
 
 static const char *const stmt_sql[_STMT_MAX] = {
         [STMT_WORKLOAD_INSERT] = "INSERT INTO workloads (" WORKLOAD_COLUMNS ") "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+                                 "?17, ?18, ?19)",
         [STMT_WORKLOAD_UPDATE] = "UPDATE workloads SET spec = ?2, desired_state = ?3, state = ?4, exit_code = ?5, "
                                  "signal = ?6, oom = ?7, pid = ?8, shim_pid = ?9, shim_start_time = ?10, "
                                  "pid_start_time = ?11, created_at = ?12, started_at = ?13, finished_at = ?14, "
-                                 "restart_count = ?15, reason = ?16, message = ?17 WHERE name = ?1",
+                                 "restart_count = ?15, reason = ?16, message = ?17, vm_accelerator = ?18, "
+                                 "vm_backend = ?19 WHERE name = ?1",
         [STMT_WORKLOAD_DELETE] = "DELETE FROM workloads WHERE name = ?1",
         [STMT_WORKLOAD_LOAD] = "SELECT " WORKLOAD_COLUMNS " FROM workloads ORDER BY name",
-        [STMT_EVENT_INSERT] = "INSERT INTO events (time, type, workload, message) VALUES (?1, ?2, ?3, ?4)",
+        [STMT_EVENT_INSERT] = "INSERT INTO events (time, type, workload, message, caller) VALUES (?1, ?2, ?3, ?4, ?5)",
         [STMT_EVENT_TRIM] = "DELETE FROM events WHERE id <= ?1",
-        [STMT_EVENT_LIST] = "SELECT id, time, type, workload, message FROM events WHERE id > ?1 "
+        [STMT_EVENT_LIST] = "SELECT id, time, type, workload, message, caller FROM events WHERE id > ?1 "
                             "ORDER BY id LIMIT ?2",
-        [STMT_EVENT_LIST_WORKLOAD] = "SELECT id, time, type, workload, message FROM events "
+        [STMT_EVENT_LIST_WORKLOAD] = "SELECT id, time, type, workload, message, caller FROM events "
                                      "WHERE id > ?1 AND workload = ?3 ORDER BY id LIMIT ?2",
         [STMT_EVENT_LAST] = "SELECT COALESCE(MAX(id), 0) FROM events",
 };
@@ -69,6 +72,11 @@ static const char *const migrations[] = {
         "  message TEXT"
         ");"
         "CREATE INDEX events_workload ON events (workload, id);",
+        /* v1 -> v2: who caused an event (API caller: SO_PEERCRED or the client certificate) */
+        "ALTER TABLE events ADD COLUMN caller TEXT;",
+        /* v2 -> v3: status.vm of a microVM ("kvm"/"tcg", "microvm"/"libvirt"), kept after its run ended */
+        "ALTER TABLE workloads ADD COLUMN vm_accelerator TEXT;"
+        "ALTER TABLE workloads ADD COLUMN vm_backend TEXT;",
 };
 
 struct State {
@@ -297,6 +305,8 @@ static int bind_workload(sqlite3_stmt *st, const StateWorkload *w)
         rc |= sqlite3_bind_int64(st, 15, ws->restart_count);
         rc |= bind_text(st, 16, ws->reason);
         rc |= bind_text(st, 17, ws->message);
+        rc |= bind_text(st, 18, ws->vm_accelerator);
+        rc |= bind_text(st, 19, ws->vm_backend);
         return rc == SQLITE_OK ? 0 : -ENOMEM;
 }
 
@@ -359,6 +369,18 @@ static int column_strdup(sqlite3_stmt *st, int i, char **ret)
         return *ret ? 0 : -ENOMEM;
 }
 
+/* status.vm.* are static strings (lib/workload.h): the stored text mapped
+ * back onto one of known, NULL when absent or not known. */
+static const char *column_static(sqlite3_stmt *st, int i, const char *const *known)
+{
+        const char *t = (const char *)sqlite3_column_text(st, i);
+
+        for (; t && *known; known++)
+                if (streq(t, *known))
+                        return *known;
+        return NULL;
+}
+
 void state_workload_done(StateWorkload *w)
 {
         free(w->name);
@@ -418,6 +440,9 @@ int state_workload_load_all(State *s, StateWorkload **ret, size_t *ret_n)
                 w->status.started_at = (usec_t)sqlite3_column_int64(st, 12);
                 w->status.finished_at = (usec_t)sqlite3_column_int64(st, 13);
                 w->status.restart_count = (unsigned)sqlite3_column_int64(st, 14);
+                w->status.vm_accelerator = column_static(st, 17, (const char *const[]){"kvm", "tcg", NULL});
+                w->status.vm_backend =
+                    column_static(st, 18, (const char *const[]){"microvm", "libvirt", NULL});
         }
         if (r == 0 && rc != SQLITE_DONE)
                 r = sqlite_to_errno(rc) ?: -EIO;
@@ -433,12 +458,19 @@ int state_workload_load_all(State *s, StateWorkload **ret, size_t *ret_n)
 int state_event_append(State *s, usec_t time, const char *type, const char *workload, const char *message,
                        uint64_t *ret_id)
 {
+        return state_event_append_caller(s, time, type, workload, message, NULL, ret_id);
+}
+
+int state_event_append_caller(State *s, usec_t time, const char *type, const char *workload, const char *message,
+                              const char *caller, uint64_t *ret_id)
+{
         _cleanup_stmt_reset_ sqlite3_stmt *st = s->stmts[STMT_EVENT_INSERT];
         uint64_t id;
         int r;
 
         if (sqlite3_bind_int64(st, 1, (sqlite3_int64)time) != SQLITE_OK || bind_text(st, 2, type) != SQLITE_OK ||
-            bind_text(st, 3, workload) != SQLITE_OK || bind_text(st, 4, message) != SQLITE_OK)
+            bind_text(st, 3, workload) != SQLITE_OK || bind_text(st, 4, message) != SQLITE_OK ||
+            bind_text(st, 5, caller) != SQLITE_OK)
                 return -ENOMEM;
         r = step_done(s, st);
         if (r < 0)
@@ -465,6 +497,7 @@ void state_event_array_free(StateEvent *a, size_t n)
                 free(a[i].type);
                 free(a[i].workload);
                 free(a[i].message);
+                free(a[i].caller);
         }
         free(a);
 }
@@ -512,7 +545,7 @@ int state_event_list(State *s, uint64_t after_id, const char *workload, size_t l
                         .time = (usec_t)sqlite3_column_int64(st, 1),
                 };
                 if (column_strdup(st, 2, &e->type) < 0 || column_strdup(st, 3, &e->workload) < 0 ||
-                    column_strdup(st, 4, &e->message) < 0 || !e->type) {
+                    column_strdup(st, 4, &e->message) < 0 || column_strdup(st, 5, &e->caller) < 0 || !e->type) {
                         r = -ENOMEM;
                         break;
                 }

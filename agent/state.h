@@ -9,7 +9,7 @@
 #include "lib/util.h"
 #include "lib/workload.h"
 
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 3 /* v2: events.caller; v3: workloads.vm_accelerator, vm_backend */
 #define STATE_EVENTS_KEEP 10000
 #define STATE_BUSY_TIMEOUT_MSEC 5000
 
@@ -32,6 +32,7 @@ typedef struct StateEvent {
         char *type;
         char *workload; /* NULL for node events */
         char *message;  /* NULL or detail */
+        char *caller;   /* NULL, or the API caller that caused it ("uid=0 gid=0 pid=1", "cert:CN=...") */
 } StateEvent;
 
 int state_open(const char *path, State **ret);
@@ -55,6 +56,9 @@ void state_workload_array_free(StateWorkload *a, size_t n);
 /* Appends an event, trims the table to the last STATE_EVENTS_KEEP. */
 int state_event_append(State *s, usec_t time, const char *type, const char *workload, const char *message,
                        uint64_t *ret_id);
+/* The same, naming the API caller that caused it (NULL = the daemon itself). */
+int state_event_append_caller(State *s, usec_t time, const char *type, const char *workload, const char *message,
+                              const char *caller, uint64_t *ret_id);
 /* Up to limit events with id > after_id (only `workload`'s if non-NULL), in id order. */
 int state_event_list(State *s, uint64_t after_id, const char *workload, size_t limit, StateEvent **ret,
                      size_t *ret_n);

@@ -15,6 +15,18 @@ void api_core_init(ApiCore *c, const ApiBackend *backend, usec_t default_stop_ti
 #define OPS(c) ((c)->backend.ops)
 #define BK(c) ((c)->backend.userdata)
 
+void api_core_caller_begin(ApiCore *c, const ApiCaller *caller)
+{
+        if (OPS(c)->set_caller)
+                OPS(c)->set_caller(BK(c), caller && caller->id[0] ? caller->id : NULL);
+}
+
+void api_core_caller_end(ApiCore *c)
+{
+        if (OPS(c)->set_caller)
+                OPS(c)->set_caller(BK(c), NULL);
+}
+
 void api_error_fill(BerthError *err, int error)
 {
         if (!err)
@@ -150,9 +162,24 @@ int api_core_create(ApiCore *c, const char *body, size_t len, const Workload **r
 int api_core_create_as(ApiCore *c, const ApiCaller *caller, const char *body, size_t len, const Workload **ret,
                        BerthError *err)
 {
+        return api_core_create2(c, caller, NULL, body, len, ret, err);
+}
+
+int api_core_create2(ApiCore *c, const ApiCaller *caller, const char *start, const char *body, size_t len,
+                     const Workload **ret, BerthError *err)
+{
         _cleanup_(spec_freep) Spec *spec = NULL;
+        bool run = true;
         int r;
 
+        if (start) { /* "?start" alone is true, like "?force" */
+                r = api_parse_bool(start, "start", &run, err);
+                if (r < 0)
+                        return r;
+        }
+        if (!run && !OPS(c)->create2)
+                return berth_error_set(err, -EOPNOTSUPP, "start",
+                                       "this backend cannot create without starting");
         if (len > SPEC_BODY_MAX)
                 return berth_error_set(err, -E2BIG, NULL, "request body exceeds %d bytes", SPEC_BODY_MAX);
         if (!body || len == 0)
@@ -164,7 +191,7 @@ int api_core_create_as(ApiCore *c, const ApiCaller *caller, const char *body, si
         if (!api_caller_may_use_host(caller) && api_spec_needs_host(spec))
                 return berth_error_set(err, -EACCES, "spec", "role %s may not use host-level privileges (%s)",
                                        strempty(api_role_to_string(caller->role)), api_spec_needs_host(spec));
-        r = OPS(c)->create(BK(c), spec, ret, err);
+        r = run ? OPS(c)->create(BK(c), spec, ret, err) : OPS(c)->create2(BK(c), spec, false, ret, err);
         if (r < 0)
                 return backend_result(r, err);
         TAKE_PTR(spec); /* owned by the backend now */

@@ -31,6 +31,12 @@ int api_parse_timeout(const char *s, const char *field, usec_t *ret, BerthError 
 int api_parse_signal(const char *s, const char *field, int *ret, BerthError *err);
 int api_validate_name(const char *name, const char *field, BerthError *err);
 
+/* The caller of the request being served, from the adapter's dispatch until
+ * api_core_caller_end(): events the backend records meanwhile name it
+ * (docs/API.md "caller"). NULL caller = the daemon itself. */
+void api_core_caller_begin(ApiCore *c, const ApiCaller *caller);
+void api_core_caller_end(ApiCore *c);
+
 /* Operations. Workloads returned are borrowed (valid until control returns
  * to the event loop). */
 int api_core_create(ApiCore *c, const char *body, size_t len, const Workload **ret, BerthError *err);
@@ -38,6 +44,12 @@ int api_core_create(ApiCore *c, const char *body, size_t len, const Workload **r
  * (api/auth.h); caller NULL = trusted (unix socket). */
 int api_core_create_as(ApiCore *c, const ApiCaller *caller, const char *body, size_t len, const Workload **ret,
                        BerthError *err);
+/* The same with the start parameter (POST /v1/workloads?start=): NULL or true
+ * creates and starts; false ("0", "false", "no") creates only: the workload
+ * stays in state created until api_core_start() (docs/API.md). 400 naming
+ * "start" for anything else; 501 if the backend has no create2. */
+int api_core_create2(ApiCore *c, const ApiCaller *caller, const char *start, const char *body, size_t len,
+                     const Workload **ret, BerthError *err);
 int api_core_get(ApiCore *c, const char *name, const Workload **ret, BerthError *err);
 int api_core_list(ApiCore *c, const Workload ***ret, size_t *ret_n, BerthError *err);
 int api_core_start(ApiCore *c, const char *name, const Workload **ret, BerthError *err);
@@ -63,6 +75,17 @@ int api_core_resume(ApiCore *c, const char *name, const Workload **ret, BerthErr
 /* exec body {"command": [...], "tty": bool}; *ret_argv NULL-terminated. */
 int api_core_exec_parse(const char *body, size_t len, char ***ret_argv, bool *ret_tty, BerthError *err);
 int api_core_exec(ApiCore *c, const char *name, char **argv, bool tty, ApiExecIo *ret, BerthError *err);
+
+/* api/api-core-images.c: the image store (docs/IMAGES.md). Documents are the
+ * JSON shapes of docs/IMAGES.md, new references for the caller. A job's
+ * parameters are checked here (errors name path, ref, name, image). */
+int api_core_image_list(ApiCore *c, json_t **ret, BerthError *err);
+int api_core_image_inspect(ApiCore *c, const char *ref, json_t **ret, BerthError *err);
+int api_core_image_remove(ApiCore *c, const char *ref, json_t **ret, BerthError *err);
+int api_core_system_df(ApiCore *c, json_t **ret, BerthError *err);
+int api_core_image_job(ApiCore *c, const ApiImageJob *job, ApiImageJobCallback cb, void *userdata,
+                       ApiImageWatch **ret, BerthError *err);
+void api_core_image_job_cancel(ApiCore *c, ApiImageWatch *watch);
 
 typedef enum ApiLogFormat {
         API_LOG_PLAIN,

@@ -64,6 +64,8 @@ static json_t *status_to_json(const WorkloadStatus *s)
         if (s->vm_accelerator) {
                 json_t *vm = json_object();
                 set(vm, "accelerator", json_string(s->vm_accelerator), &failed);
+                if (s->vm_backend)
+                        set(vm, "backend", json_string(s->vm_backend), &failed);
                 set(o, "vm", vm, &failed);
         }
         if (s->network_ip[0]) {
@@ -121,9 +123,10 @@ json_t *api_wait_result_to_json(const Workload *w)
 
 json_t *api_event_to_json(const BerthEvent *ev)
 {
-        return json_pack("{s:I, s:o, s:s, s:o, s:o}", "id", (json_int_t)ev->id, "time", json_time_or_null(ev->time),
-                         "type", strempty(ev->type), "workload", json_string_or_null(ev->workload), "message",
-                         json_string_or_null(ev->message));
+        return json_pack("{s:I, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)ev->id, "time",
+                         json_time_or_null(ev->time), "type", strempty(ev->type), "workload",
+                         json_string_or_null(ev->workload), "message", json_string_or_null(ev->message), "caller",
+                         json_string_or_null(ev->caller));
 }
 
 json_t *api_node_to_json(const ApiNode *n)

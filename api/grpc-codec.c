@@ -6,6 +6,29 @@
 
 #include "api/grpc-internal.h"
 
+static const struct {
+        const char *class;
+        GrpcStatus status;
+} class_map[] = {
+        { "InvalidArgument", GRPC_INVALID_ARGUMENT },
+        { "NotFound", GRPC_NOT_FOUND },
+        { "AlreadyExists", GRPC_ALREADY_EXISTS },
+        { "FailedPrecondition", GRPC_FAILED_PRECONDITION },
+        { "PayloadTooLarge", GRPC_RESOURCE_EXHAUSTED },
+        { "ResourceExhausted", GRPC_RESOURCE_EXHAUSTED },
+        { "Unimplemented", GRPC_UNIMPLEMENTED },
+        { "Unavailable", GRPC_UNAVAILABLE },
+        { "PermissionDenied", GRPC_PERMISSION_DENIED },
+};
+
+GrpcStatus grpc_status_from_class(const char *class)
+{
+        for (size_t i = 0; class && i < ELEMENTSOF(class_map); i++)
+                if (streq(class, class_map[i].class))
+                        return class_map[i].status;
+        return GRPC_INTERNAL;
+}
+
 GrpcStatus grpc_status_from_error(int error)
 {
         static const struct {
@@ -192,6 +215,7 @@ void grpc_event_to_msg(const BerthEvent *ev, Berth__V1__Event *m)
         m->type = (char *)strempty(ev->type);
         m->workload = (char *)strempty(ev->workload);
         m->message = (char *)strempty(ev->message);
+        m->caller = (char *)strempty(ev->caller);
 }
 
 /* grpc-message is percent-encoded: everything outside 0x20..0x7E and '%'. */

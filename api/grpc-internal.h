@@ -95,7 +95,11 @@ typedef enum GrpcStreamKind {
         GRPC_STREAM_LOGS,
         GRPC_STREAM_EVENTS,
         GRPC_STREAM_HEALTH,
+        GRPC_STREAM_EXEC,      /* bidirectional: grpc-exec.c */
+        GRPC_STREAM_IMAGE_JOB, /* server streaming progress: grpc-images.c */
 } GrpcStreamKind;
+
+typedef struct GrpcExec GrpcExec;
 
 struct GrpcRemoveOp {
         GrpcStream *stream; /* NULL once the stream went away */
@@ -140,6 +144,10 @@ struct GrpcStream {
         ApiWatch *exit_watch;
         /* events */
         ApiWatch *events_watch;
+        /* exec (grpc-exec.c) */
+        GrpcExec *exec;
+        /* image jobs (grpc-images.c) */
+        ApiImageWatch *image_watch;
 };
 
 typedef void (*GrpcHandler)(GrpcStream *s, const ProtobufCMessage *req);
@@ -150,6 +158,9 @@ struct GrpcMethod {
         GrpcHandler handler;
         ApiAccess access;
         const char *what; /* for PERMISSION_DENIED messages */
+        /* Client streaming: the handler runs for every request message as it
+         * arrives instead of once after the request ended (grpc-exec.c). */
+        bool client_streaming;
 };
 
 /* grpc-server.c */
@@ -164,6 +175,8 @@ void grpc_stream_wake(GrpcStream *s);
 
 /* grpc-codec.c */
 GrpcStatus grpc_status_from_error(int error);
+/* The error class names of berth_error_class() ("InvalidArgument", ...). */
+GrpcStatus grpc_status_from_class(const char *class);
 /* "100m", "2S", ... -> usec; -EINVAL if malformed. */
 int grpc_timeout_parse(const char *s, usec_t *ret);
 /* Splits the body into exactly one message: -EINVAL (malformed), -EMSGSIZE (too large), -EOPNOTSUPP (compressed). */
@@ -180,6 +193,26 @@ char *grpc_message_encode(const char *s);
 
 /* grpc-service.c */
 const GrpcMethod *grpc_method_find(const char *path);
+
+/* grpc-exec.c: berth.v1.Exec/Exec (bidirectional). */
+void grpc_exec_message(GrpcStream *s, const ProtobufCMessage *req);
+/* Request DATA of a client-streaming call: decodes whole messages, runs the handler for each. */
+void grpc_stream_input(GrpcStream *s, const uint8_t *data, size_t len);
+/* The client half-closed the request stream. */
+void grpc_exec_input_end(GrpcStream *s);
+/* The response buffer drained: read the command's output again. */
+void grpc_exec_fill(GrpcStream *s);
+void grpc_exec_release(GrpcStream *s);
+
+/* grpc-images.c: berth.v1.Images. */
+void grpc_images_list(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_inspect(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_remove(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_df(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_pull(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_import(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_commit(GrpcStream *s, const ProtobufCMessage *req);
+void grpc_images_release(GrpcStream *s);
 
 /* grpc-stream.c */
 void grpc_stream_logs(GrpcStream *s, const ProtobufCMessage *req);

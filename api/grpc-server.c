@@ -217,35 +217,51 @@ static int on_deadline(sd_event_source *src, uint64_t usec, void *userdata)
         return 0;
 }
 
-static void stream_dispatch(GrpcStream *s)
+/* The checks every call passes before its handler runs; false when the
+ * call was answered (refused). */
+static bool stream_admit(GrpcStream *s)
 {
         ApiGrpc *g = s->conn->server;
         GrpcConn *c = s->conn;
         BerthError err = {};
+        int r;
+
+        if (s->dispatched)
+                return false;
+        s->dispatched = true;
+        if (!s->is_post || !s->ct_ok)
+                return grpc_stream_finish(s, GRPC_INVALID_ARGUMENT,
+                                          "gRPC requires POST with content-type application/grpc"),
+                       false;
+        if (c->tls_rejected)
+                return grpc_stream_finish(s, GRPC_UNAUTHENTICATED, "%s", c->tls_why), false;
+        s->method = grpc_method_find(s->path);
+        if (!s->method)
+                return grpc_stream_finish(s, GRPC_UNIMPLEMENTED, "unknown method %s", s->path), false;
+        r = api_caller_check(&c->caller, s->method->access, s->method->what, &err);
+        if (r < 0)
+                return grpc_stream_finish_error(s, &err), false;
+        if (c->ssl && !api_rate_limiter_take(&g->rate, c->caller.id, now_usec(CLOCK_MONOTONIC)))
+                return grpc_stream_finish(s, GRPC_RESOURCE_EXHAUSTED, "rate limit of %g requests/s exceeded",
+                                          g->rate.rate),
+                       false;
+        if (!s->method->handler)
+                return grpc_stream_finish(s, GRPC_UNIMPLEMENTED, "%s is not implemented on this node", s->path),
+                       false;
+        return true;
+}
+
+static void stream_dispatch(GrpcStream *s)
+{
+        ApiGrpc *g = s->conn->server;
+        GrpcConn *c = s->conn;
         const uint8_t *payload;
         size_t payload_len;
         ProtobufCMessage *msg;
         int r;
 
-        if (s->dispatched)
+        if (!stream_admit(s))
                 return;
-        s->dispatched = true;
-        if (!s->is_post || !s->ct_ok)
-                return grpc_stream_finish(s, GRPC_INVALID_ARGUMENT,
-                                          "gRPC requires POST with content-type application/grpc");
-        if (c->tls_rejected)
-                return grpc_stream_finish(s, GRPC_UNAUTHENTICATED, "%s", c->tls_why);
-        s->method = grpc_method_find(s->path);
-        if (!s->method)
-                return grpc_stream_finish(s, GRPC_UNIMPLEMENTED, "unknown method %s", s->path);
-        r = api_caller_check(&c->caller, s->method->access, s->method->what, &err);
-        if (r < 0)
-                return grpc_stream_finish_error(s, &err);
-        if (c->ssl && !api_rate_limiter_take(&g->rate, c->caller.id, now_usec(CLOCK_MONOTONIC)))
-                return grpc_stream_finish(s, GRPC_RESOURCE_EXHAUSTED, "rate limit of %g requests/s exceeded",
-                                          g->rate.rate);
-        if (!s->method->handler)
-                return grpc_stream_finish(s, GRPC_UNIMPLEMENTED, "%s is not implemented on this node", s->path);
         if (s->in_too_large)
                 return grpc_stream_finish(s, GRPC_RESOURCE_EXHAUSTED, "request message exceeds %zu bytes",
                                           g->config.max_message);
@@ -261,7 +277,10 @@ static void stream_dispatch(GrpcStream *s)
         if (!msg)
                 return grpc_stream_finish(s, GRPC_INVALID_ARGUMENT, "malformed %s message",
                                           s->method->input->name);
+        /* Events recorded while the call is served name its caller. */
+        api_core_caller_begin(&g->core, &c->caller);
         s->method->handler(s, msg);
+        api_core_caller_end(&g->core);
         protobuf_c_message_free_unpacked(msg, NULL);
 }
 
@@ -330,6 +349,10 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
         GrpcStream *s = nghttp2_session_get_stream_user_data(session, stream_id);
         size_t max;
 
+        if (s && s->method && s->method->client_streaming && s->dispatched && !s->finished) {
+                grpc_stream_input(s, data, len);
+                return 0;
+        }
         if (!s || s->in_too_large || s->dispatched)
                 return 0;
         max = s->conn->server->config.max_message + 5;
@@ -370,17 +393,30 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
                                 return NGHTTP2_ERR_CALLBACK_FAILURE;
                 }
                 /* Unknown methods and refused callers get their answer at once,
-                 * also for client-streaming calls that never half-close. */
-                if (frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
-                    (c->tls_rejected || !grpc_method_find(s->path) || !grpc_method_find(s->path)->handler))
-                        stream_dispatch(s);
-                else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+                 * also for client-streaming calls that never half-close. A
+                 * client-streaming call is admitted now; its messages are
+                 * handled as they arrive. */
+                if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+                        const GrpcMethod *gm = grpc_method_find(s->path);
+                        if (c->tls_rejected || !gm || !gm->handler)
+                                stream_dispatch(s);
+                        else if (gm->client_streaming) {
+                                if (stream_admit(s) && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+                                        grpc_exec_input_end(s);
+                        } else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
+                                stream_dispatch(s);
+                } else if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
                         stream_dispatch(s);
                 break;
         case NGHTTP2_DATA:
                 s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
-                if (s && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
-                        stream_dispatch(s);
+                if (s && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+                        if (s->method && s->method->client_streaming && s->dispatched) {
+                                if (!s->finished)
+                                        grpc_exec_input_end(s);
+                        } else
+                                stream_dispatch(s);
+                }
                 break;
         case NGHTTP2_RST_STREAM: {
                 /* Rapid-reset protection (CVE-2023-44487): a client that opens and

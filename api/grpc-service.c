@@ -89,6 +89,18 @@ static void do_list(GrpcStream *s, const ProtobufCMessage *req)
         grpc_stream_finish(s, GRPC_OK, NULL);
 }
 
+static void do_update(GrpcStream *s, const ProtobufCMessage *req)
+{
+        const Berth__V1__UpdateWorkloadRequest *m = (const void *)req;
+        const Workload *w = NULL;
+        BerthError err = {};
+
+        /* The PATCH body as it is: merge, validation and admission happen in the core and below. */
+        int r = api_core_update(CORE(s), m->name, m->patch, strlen(m->patch), &w, &err);
+
+        reply_workload(s, r, w, &err);
+}
+
 static void do_start(GrpcStream *s, const ProtobufCMessage *req)
 {
         const Berth__V1__StartWorkloadRequest *m = (const void *)req;
@@ -293,7 +305,8 @@ static void do_placements(GrpcStream *s, const ProtobufCMessage *req)
 }
 
 static const char *const health_services[] = {
-        "", "berth.v1.Workloads", "berth.v1.Logs", "berth.v1.Events", "berth.v1.Node", "grpc.health.v1.Health",
+        "",         "berth.v1.Workloads", "berth.v1.Logs",   "berth.v1.Events",
+        "berth.v1.Exec", "berth.v1.Node", "berth.v1.Images", "grpc.health.v1.Health",
 };
 
 /* -ENOENT for an unknown service, else SERVING / NOT_SERVING. */
@@ -335,13 +348,13 @@ static void do_health_watch(GrpcStream *s, const ProtobufCMessage *req)
 }
 
 #define M(svc, name, type, fn, acc, w)                                                                       \
-        { "/berth.v1." svc "/" name, &berth__v1__##type##__descriptor, fn, API_ACCESS_##acc, w }
+        { "/berth.v1." svc "/" name, &berth__v1__##type##__descriptor, fn, API_ACCESS_##acc, w, false }
 
 static const GrpcMethod methods[] = {
         M("Workloads", "CreateWorkload", create_workload_request, do_create, WRITE, "create workloads"),
         M("Workloads", "GetWorkload", get_workload_request, do_get, READ, "read workloads"),
         M("Workloads", "ListWorkloads", list_workloads_request, do_list, READ, "list workloads"),
-        M("Workloads", "UpdateWorkload", update_workload_request, NULL, WRITE, "update workloads"),
+        M("Workloads", "UpdateWorkload", update_workload_request, do_update, WRITE, "update workloads"),
         M("Workloads", "StartWorkload", start_workload_request, do_start, WRITE, "start workloads"),
         M("Workloads", "StopWorkload", stop_workload_request, do_stop, WRITE, "stop workloads"),
         M("Workloads", "KillWorkload", kill_workload_request, do_kill, WRITE, "kill workloads"),
@@ -349,10 +362,18 @@ static const GrpcMethod methods[] = {
         M("Workloads", "WaitWorkload", wait_workload_request, do_wait, READ, "wait for workloads"),
         M("Logs", "StreamLogs", logs_request, grpc_stream_logs, READ, "read logs"),
         M("Events", "StreamEvents", events_request, grpc_stream_events, READ, "read events"),
-        M("Exec", "Exec", exec_input, NULL, WRITE, "exec in workloads"),
+        { "/berth.v1.Exec/Exec", &berth__v1__exec_input__descriptor, grpc_exec_message, API_ACCESS_WRITE,
+          "exec in workloads", true },
         M("Node", "Info", node_info_request, do_node_info, READ, "read the node"),
         M("Node", "GetCapacity", capacity_request, do_capacity, READ, "read the node"),
         M("Node", "GetPlacements", placements_request, do_placements, READ, "read the node"),
+        M("Images", "ListImages", list_images_request, grpc_images_list, READ, "read images"),
+        M("Images", "InspectImage", inspect_image_request, grpc_images_inspect, READ, "read images"),
+        M("Images", "RemoveImage", remove_image_request, grpc_images_remove, WRITE, "remove images"),
+        M("Images", "PullImage", pull_image_request, grpc_images_pull, WRITE, "pull images"),
+        M("Images", "ImportImage", import_image_request, grpc_images_import, WRITE, "import images"),
+        M("Images", "CommitWorkload", commit_workload_request, grpc_images_commit, WRITE, "commit workloads"),
+        M("Images", "SystemDf", system_df_request, grpc_images_df, READ, "read images"),
         { "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor, do_health_check,
           API_ACCESS_READ, "check health" },
         { "/grpc.health.v1.Health/Watch", &grpc__health__v1__health_check_request__descriptor, do_health_watch,

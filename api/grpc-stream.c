@@ -68,6 +68,8 @@ void grpc_stream_fill(GrpcStream *s)
 {
         if (s->kind == GRPC_STREAM_LOGS && s->reader && !s->finished)
                 logs_fill(s);
+        else if (s->kind == GRPC_STREAM_EXEC)
+                grpc_exec_fill(s);
 }
 
 void grpc_stream_logs(GrpcStream *s, const ProtobufCMessage *req)
@@ -178,4 +180,6 @@ void grpc_stream_release(GrpcStream *s)
         s->inotify_source = sd_event_source_disable_unref(s->inotify_source);
         s->reader = log_reader_free(s->reader);
         s->log_dirfd = safe_close(s->log_dirfd);
+        grpc_exec_release(s);
+        grpc_images_release(s);
 }

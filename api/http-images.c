@@ -139,20 +139,14 @@ static ssize_t job_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
 static enum MHD_Result start_job(HttpRequest *req, const ApiImageJob *job)
 {
-        const ApiBackend *b = &req->http->core.backend;
         struct MHD_Response *resp;
         BerthError err = {};
         enum MHD_Result q;
         int r;
 
-        if (!b->ops->image_job)
-                return result(http_queue_error_errno(req, -EOPNOTSUPP, NULL,
-                                                     "images are not supported by this daemon"));
-        r = b->ops->image_job(b->userdata, job, on_job, req, &req->image_watch, &err);
-        if (r < 0) {
-                api_error_fill(&err, r);
+        r = api_core_image_job(&req->http->core, job, on_job, req, &req->image_watch, &err);
+        if (r < 0)
                 return result(http_queue_error(req, &err));
-        }
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, job_reader, req, NULL);
         if (!resp)
                 return MHD_NO;
@@ -166,10 +160,7 @@ static enum MHD_Result start_job(HttpRequest *req, const ApiImageJob *job)
 
 void http_images_release(HttpRequest *req)
 {
-        const ApiBackend *b = &req->http->core.backend;
-
-        if (req->image_watch && b->ops->image_job_cancel)
-                b->ops->image_job_cancel(b->userdata, TAKE_PTR(req->image_watch));
+        api_core_image_job_cancel(&req->http->core, TAKE_PTR(req->image_watch));
 }
 
 static int parse_bool_arg(HttpRequest *req, const char *key, bool *ret)
@@ -191,17 +182,13 @@ enum MHD_Result http_images_route(HttpRequest *req, const char *method, const ch
         static const char *const import_args[] = {"path", "name", NULL};
         static const char *const pull_args[] = {"ref", "insecure", NULL};
         static const char *const commit_args[] = {"image", NULL};
-        const ApiBackend *b = &req->http->core.backend;
-        const ApiBackendOps *ops = b->ops;
+        ApiCore *c = &req->http->core;
         BerthError err = {};
         json_t *doc = NULL;
         int r;
 
         if (req->body_len > 0)
                 return result(http_queue_error_errno(req, -EINVAL, NULL, "this request takes no body"));
-        if (!ops->image_list)
-                return result(http_queue_error_errno(req, -EOPNOTSUPP, NULL,
-                                                     "images are not supported by this daemon"));
 
         if (streq(url, "/v1/system/df")) {
                 if (!streq(method, "GET") && !streq(method, "HEAD"))
@@ -209,7 +196,7 @@ enum MHD_Result http_images_route(HttpRequest *req, const char *method, const ch
                             req, -EOPNOTSUPP, NULL, "method %s is not allowed here (allowed: GET)", method));
                 if ((r = check_args(req, none)) != 0)
                         return result(r);
-                r = ops->system_df(b->userdata, &doc, &err);
+                r = api_core_system_df(c, &doc, &err);
                 return reply_doc(req, r, doc, &err);
         }
 
@@ -225,12 +212,8 @@ enum MHD_Result http_images_route(HttpRequest *req, const char *method, const ch
                         return result(http_queue_error_errno(req, -EOPNOTSUPP, NULL,
                                                              "method %s is not allowed here (allowed: POST)",
                                                              method));
-                if (api_validate_name(name, "name", &err) < 0)
-                        return result(http_queue_error(req, &err));
                 if ((r = check_args(req, commit_args)) != 0)
                         return result(r);
-                if (!arg(req, "image") || !*arg(req, "image"))
-                        return result(http_queue_error_errno(req, -EINVAL, "image", "is required"));
                 ApiImageJob job = {.kind = API_IMAGE_COMMIT, .workload = name, .name = arg(req, "image")};
                 return start_job(req, &job);
         }
@@ -242,18 +225,14 @@ enum MHD_Result http_images_route(HttpRequest *req, const char *method, const ch
                             req, -EOPNOTSUPP, NULL, "method %s is not allowed here (allowed: GET)", method));
                 if ((r = check_args(req, none)) != 0)
                         return result(r);
-                r = ops->image_list(b->userdata, &doc, &err);
+                r = api_core_image_list(c, &doc, &err);
                 return reply_doc(req, r, doc, &err);
         }
         rest++;
         if (streq(method, "POST") && streq(rest, "import")) {
                 if ((r = check_args(req, import_args)) != 0)
                         return result(r);
-                const char *path = arg(req, "path");
-                if (!path || path[0] != '/')
-                        return result(http_queue_error_errno(req, -EINVAL, "path",
-                                                             "must be an absolute path on the node"));
-                ApiImageJob job = {.kind = API_IMAGE_IMPORT, .path = path, .name = arg(req, "name")};
+                ApiImageJob job = {.kind = API_IMAGE_IMPORT, .path = arg(req, "path"), .name = arg(req, "name")};
                 return start_job(req, &job);
         }
         if (streq(method, "POST") && streq(rest, "pull")) {
@@ -262,19 +241,17 @@ enum MHD_Result http_images_route(HttpRequest *req, const char *method, const ch
                         return result(r);
                 if ((r = parse_bool_arg(req, "insecure", &insecure)) != 0)
                         return result(r);
-                if (!arg(req, "ref") || !*arg(req, "ref"))
-                        return result(http_queue_error_errno(req, -EINVAL, "ref", "is required"));
                 ApiImageJob job = {.kind = API_IMAGE_PULL, .ref = arg(req, "ref"), .insecure = insecure};
                 return start_job(req, &job);
         }
         if ((r = check_args(req, none)) != 0)
                 return result(r);
         if (streq(method, "GET") || streq(method, "HEAD")) {
-                r = ops->image_inspect(b->userdata, rest, &doc, &err);
+                r = api_core_image_inspect(c, rest, &doc, &err);
                 return reply_doc(req, r, doc, &err);
         }
         if (streq(method, "DELETE")) {
-                r = ops->image_remove(b->userdata, rest, &doc, &err);
+                r = api_core_image_remove(c, rest, &doc, &err);
                 return reply_doc(req, r, doc, &err);
         }
         return result(

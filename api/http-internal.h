@@ -10,6 +10,7 @@
 
 #define HTTP_CONNECTION_LIMIT 256
 #define HTTP_CONNECTION_TIMEOUT_SEC 60
+#define HTTP_TIMER_ACCURACY (250 * USEC_PER_MSEC) /* MHD timeouts are connection idle limits */
 #define HTTP_STREAM_BLOCK 16384
 /* Buffered-but-unsent stream output above which we stop reading logs/events. */
 #define HTTP_STREAM_HIGH_WATER (256 * 1024)
@@ -25,7 +26,8 @@ struct ApiHttp {
         int listen_fd;
         char *socket_path; /* set when we created it: unlinked on free */
         sd_event_source *io_source;
-        sd_event_source *timer_source;
+        sd_event_source *timer_source; /* MHD's own timeouts (idle connections), coarse */
+        sd_event_source *run_source;   /* defer: MHD has work queued, run it on the next iteration */
         HttpRequest *requests; /* every live request, for shutdown */
         HttpExec *execs;       /* upgraded exec sessions (http-exec.c) */
         HttpTls *tls;          /* TCP with mutual TLS (tls-http.c), NULL on the unix socket */

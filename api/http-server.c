@@ -39,14 +39,18 @@ unsigned http_status_from_error(int error)
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
-int http_queue_text(HttpRequest *req, unsigned status, const char *content_type, const char *text, size_t len)
+static int queue_buffer(HttpRequest *req, unsigned status, const char *content_type, char *text, size_t len,
+                        enum MHD_ResponseMemoryMode mode)
 {
         struct MHD_Response *resp;
         enum MHD_Result q;
 
-        resp = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
-        if (!resp)
+        resp = MHD_create_response_from_buffer(len, text, mode);
+        if (!resp) {
+                if (mode == MHD_RESPMEM_MUST_FREE)
+                        free(text);
                 return -ENOMEM;
+        }
         if (content_type)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
         q = MHD_queue_response(req->connection, status, resp);
@@ -55,6 +59,11 @@ int http_queue_text(HttpRequest *req, unsigned status, const char *content_type,
                 return -EIO;
         req->responded = true;
         return 0;
+}
+
+int http_queue_text(HttpRequest *req, unsigned status, const char *content_type, const char *text, size_t len)
+{
+        return queue_buffer(req, status, content_type, (char *)text, len, MHD_RESPMEM_MUST_COPY);
 }
 
 int http_queue_json(HttpRequest *req, unsigned status, json_t *doc)
@@ -76,7 +85,8 @@ int http_queue_json(HttpRequest *req, unsigned status, json_t *doc)
         s = t;
         s[n] = '\n';
         s[n + 1] = 0;
-        return http_queue_text(req, status, "application/json", s, n + 1);
+        /* MHD takes the encoded document as it is: no second copy per response. */
+        return queue_buffer(req, status, "application/json", TAKE_PTR(s), n + 1, MHD_RESPMEM_MUST_FREE);
 }
 
 int http_queue_error(HttpRequest *req, const BerthError *err)
@@ -152,10 +162,8 @@ void http_request_resume(HttpRequest *req)
         MHD_resume_connection(req->connection);
         /* MHD's ITC wakes the epoll fd; make sure the run happens soon even
          * if we are called outside of MHD_run. */
-        if (req->http->timer_source) {
-                (void)sd_event_source_set_time(req->http->timer_source, 0);
-                (void)sd_event_source_set_enabled(req->http->timer_source, SD_EVENT_ONESHOT);
-        }
+        if (req->http->run_source)
+                (void)sd_event_source_set_enabled(req->http->run_source, SD_EVENT_ONESHOT);
 }
 
 /* ---- request lifecycle ---- */
@@ -280,6 +288,13 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *connecti
 
 /* ---- the event loop glue ---- */
 
+/* After every MHD_run. The bench profile (tests/bench/bench-api.sh) showed
+ * this re-arm costing a timerfd_settime() every other loop iteration: the
+ * deadline MHD reports is "now + connection timeout", a new value each time.
+ * Work MHD has queued (0) now goes to a defer source (no syscall), and the
+ * idle-connection deadline is a coarse timer (HTTP_TIMER_ACCURACY) whose
+ * armed value sd-event keeps, and so does not reprogram, while it moves
+ * within its window. */
 static int http_arm_timer(ApiHttp *h)
 {
         MHD_UNSIGNED_LONG_LONG ms;
@@ -287,8 +302,9 @@ static int http_arm_timer(ApiHttp *h)
 
         if (MHD_get_timeout(h->daemon, &ms) != MHD_YES)
                 return sd_event_source_set_enabled(h->timer_source, SD_EVENT_OFF);
-        r = sd_event_source_set_time(h->timer_source,
-                                     ms == 0 ? 0 : now_usec(CLOCK_MONOTONIC) + (usec_t)ms * USEC_PER_MSEC);
+        if (ms == 0)
+                return sd_event_source_set_enabled(h->run_source, SD_EVENT_ONESHOT);
+        r = sd_event_source_set_time(h->timer_source, now_usec(CLOCK_MONOTONIC) + (usec_t)ms * USEC_PER_MSEC);
         if (r < 0)
                 return r;
         return sd_event_source_set_enabled(h->timer_source, SD_EVENT_ONESHOT);
@@ -307,6 +323,11 @@ static int on_epoll(sd_event_source *s, int fd, uint32_t revents, void *userdata
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        return http_run(userdata) < 0 ? 0 : 0;
+}
+
+static int on_run(sd_event_source *s, void *userdata)
 {
         return http_run(userdata) < 0 ? 0 : 0;
 }
@@ -448,10 +469,17 @@ int api_http_new(sd_event *event, const ApiHttpConfig *config, const ApiBackend 
         if (r < 0)
                 goto fail;
         (void)sd_event_source_set_description(h->io_source, "api-http");
-        r = sd_event_add_time(event, &h->timer_source, CLOCK_MONOTONIC, 0, 0, on_timer, h);
+        /* MHD's timeouts are idle-connection limits (60 s): a coarse timer is plenty. */
+        r = sd_event_add_time(event, &h->timer_source, CLOCK_MONOTONIC, 0, HTTP_TIMER_ACCURACY, on_timer, h);
         if (r < 0)
                 goto fail;
         (void)sd_event_source_set_description(h->timer_source, "api-http-timer");
+        r = sd_event_add_defer(event, &h->run_source, on_run, h);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(h->run_source, SD_EVENT_OFF);
+        if (r < 0)
+                goto fail;
+        (void)sd_event_source_set_description(h->run_source, "api-http-run");
         r = http_arm_timer(h);
         if (r < 0)
                 goto fail;
@@ -484,6 +512,7 @@ ApiHttp *api_http_free(ApiHttp *h)
                 request_free(h->requests);
         h->io_source = sd_event_source_disable_unref(h->io_source);
         h->timer_source = sd_event_source_disable_unref(h->timer_source);
+        h->run_source = sd_event_source_disable_unref(h->run_source);
         h->tls = http_tls_free(h->tls);
         if (h->socket_path)
                 (void)unlink(h->socket_path);

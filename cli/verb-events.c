@@ -8,8 +8,9 @@
 static const char events_help[] =
     "Usage: berthctl events [-f] [--since ID] [--workload NAME] [-o json]\n"
     "\n"
-    "Print recorded events, one per line: TIME TYPE WORKLOAD MESSAGE\n"
-    "('-' for a node event's workload or an empty message).\n"
+    "Print recorded events, one per line: TIME TYPE WORKLOAD MESSAGE [(by CALLER)]\n"
+    "('-' for a node event's workload or an empty message; CALLER is who caused it\n"
+    "through the API: \"uid=0 gid=0 pid=123\" on the unix sockets, \"cert:CN=...\" over TLS).\n"
     "\n"
     "Flags:\n"
     "  -f, --follow           keep streaming live events\n"
@@ -33,7 +34,7 @@ typedef struct EventsStream {
 static int events_line(EventsStream *s, const char *line, size_t len)
 {
         _cleanup_(json_decrefp) json_t *ev = NULL;
-        const char *msg;
+        const char *msg, *caller;
         json_t *wl;
 
         if (len == 0)
@@ -51,9 +52,11 @@ static int events_line(EventsStream *s, const char *line, size_t len)
         }
         wl = json_object_get(ev, "workload");
         msg = json_string_value(json_object_get(ev, "message"));
-        printf("%-27s  %-15s  %-20s  %s\n", strempty(json_string_value(json_object_get(ev, "time"))),
+        caller = json_string_value(json_object_get(ev, "caller"));
+        printf("%-27s  %-15s  %-20s  %s%s%s%s\n", strempty(json_string_value(json_object_get(ev, "time"))),
                strempty(json_string_value(json_object_get(ev, "type"))),
-               json_is_string(wl) ? json_string_value(wl) : "-", msg && msg[0] ? msg : "-");
+               json_is_string(wl) ? json_string_value(wl) : "-", msg && msg[0] ? msg : "-",
+               caller && caller[0] ? "  (by " : "", caller && caller[0] ? caller : "", caller && caller[0] ? ")" : "");
         fflush(stdout);
         return 0;
 }

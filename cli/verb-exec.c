@@ -54,12 +54,32 @@ static int write_all_fd(int fd, const void *p, size_t n)
         return 0;
 }
 
+static int send_all(int sock, const void *p, size_t n)
+{
+        const char *c = p;
+
+        while (n > 0) {
+                /* MSG_NOSIGNAL: berthd may have sent EXIT and closed while we
+                 * still forward stdin (a short command); EPIPE, not death by
+                 * SIGPIPE, and the EXIT frame is read next. */
+                ssize_t k = send(sock, c, n, MSG_NOSIGNAL);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                c += k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
 static int send_frame(int sock, uint8_t type, const void *p, size_t n)
 {
         uint8_t hdr[5] = { type, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
-        int r = write_all_fd(sock, hdr, sizeof(hdr));
+        int r = send_all(sock, hdr, sizeof(hdr));
 
-        return r < 0 || n == 0 ? r : write_all_fd(sock, p, n);
+        return r < 0 || n == 0 ? r : send_all(sock, p, n);
 }
 
 static void send_size(int sock)

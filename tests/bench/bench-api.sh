@@ -12,6 +12,9 @@
 # >= 20,000 req/s and p99 <= 2 ms each; gRPC within 20% of HTTP.
 # Not part of the test suite. Needs root; berthd runs in a network namespace of
 # its own with a temp root; everything is removed on exit.
+# BENCH_RUNS=N repeats the rounds (the machine is shared: report the spread);
+# BENCH_PERF=FILE profiles berthd (perf, cpu-clock) and BENCH_STRACE=FILE counts
+# its system calls during the HTTP run; BENCH_DEBUG=1 prints wrk's distribution.
 set -euo pipefail
 
 DUR=${1:-10}
@@ -35,12 +38,24 @@ spid=
 cleanup() {
         set +e
         if [[ -n $bpid ]] && kill -0 "$bpid" 2>/dev/null; then
+                local dels=()
                 for n in $(curl -s --max-time 5 --unix-socket "$tmp/run/berthd.sock" http://localhost/v1/workloads |
                         jq -r '.items[].metadata.name'); do
                         curl -s --max-time 20 -o /dev/null -X DELETE --unix-socket "$tmp/run/berthd.sock" \
                                 "http://localhost/v1/workloads/$n?force=1" &
+                        dels+=($!)
                 done
-                wait
+                # only the deletes: a bare wait would also wait for berthd and stunnel
+                [[ ${#dels[@]} -eq 0 ]] || wait "${dels[@]}"
+                # $bpid is the backgrounded shell function; berthd itself is its child
+                # (nsenter), which a kill of the shell would leave running.
+                daemon_pid() { pgrep -f "^$1 " | head -n 1; }
+                bd=$(daemon_pid "$build/berthd --config $tmp/berthd.yaml")
+                [[ -n $bd ]] && kill "$bd" 2>/dev/null
+                for _ in $(seq 100); do
+                        if [[ -z $bd ]] || ! kill -0 "$bd" 2>/dev/null; then break; fi
+                        sleep 0.1
+                done
                 kill "$bpid" 2>/dev/null
                 wait "$bpid" 2>/dev/null
         fi
@@ -49,7 +64,12 @@ cleanup() {
         find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -name cgroup.procs -path "*/$cg/*" -exec cat {} + 2>/dev/null |
                 xargs -r kill -9 2>/dev/null
         sleep 0.5
-        [[ -n $spid ]] && kill "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
+        if [[ -n $spid ]]; then
+                st=$(pgrep -f "^stunnel4 $tmp/stunnel.conf" | head -n 1)
+                [[ -n $st ]] && kill "$st" 2>/dev/null
+                kill "$spid" 2>/dev/null
+                wait "$spid" 2>/dev/null
+        fi
         ip netns del "$ns" 2>/dev/null
         find /sys/fs/cgroup -mindepth 1 -maxdepth 8 -type d \( -path "*/$cg" -o -path "*/$cg/*" \) 2>/dev/null |
                 awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2- | xargs -r rmdir 2>/dev/null
@@ -154,21 +174,39 @@ h2_run() { # URL|unix LABEL
         echo "$rps $p99 $fails"
 }
 wrk_run() {
-        local out rps p99
+        local out rps p99 perf_pid=
+        # BENCH_PERF=FILE: perf profile of berthd during the HTTP run (perf report -i FILE)
+        if [[ -n ${BENCH_PERF:-} ]]; then
+                perf record -e cpu-clock -F 4000 -g -o "$BENCH_PERF" \
+                        -p "$(pgrep -f "^$build/berthd --config $tmp/berthd.yaml" | head -n 1)" -- sleep "$DUR" >/dev/null 2>&1 &
+                perf_pid=$!
+        fi
+        # BENCH_STRACE=FILE: syscall counts of berthd during the HTTP run (slows it down)
+        if [[ -n ${BENCH_STRACE:-} ]]; then
+                timeout -s INT "$DUR" strace -c -f -o "$BENCH_STRACE" \
+                        -p "$(pgrep -f "^$build/berthd --config $tmp/berthd.yaml" | head -n 1)" &
+                perf_pid=$!
+        fi
         out=$(in_ns wrk -t 1 -c "$CONC" -d "${DUR}s" --latency http://127.0.0.1:19444/v1/workloads/w050 2>&1)
+        [[ -z $perf_pid ]] || wait "$perf_pid" || true
+        [[ -n ${BENCH_DEBUG:-} ]] && echo "$out" >&2
         rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
         p99=$(echo "$out" | awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.3f", v }')
         echo "$rps $p99 $(echo "$out" | awk '/Non-2xx/ { print $NF }')"
 }
 
 echo "# $DUR s per run, $CONC requests in flight, on $(nproc) CPUs shared by berthd, stunnel and the load tool"
+# BENCH_RUNS=N: N rounds on the same node (the machine is shared: report the spread); the summary is the last.
+for ((round = 1; round <= ${BENCH_RUNS:-1}; round++)); do
 read -r g_rps g_p99 g_fail < <(h2_run http://127.0.0.1:19443/berth.v1.Workloads/GetWorkload)
 read -r h_rps h_p99 h_fail < <(wrk_run)
 read -r u_rps u_p99 u_fail < <(h2_run unix)
+[[ ${BENCH_RUNS:-1} -gt 1 ]] && echo "# round $round"
 printf '%-44s %10s req/s  p99 %7s ms  (failed: %s)\n' \
         "gRPC GetWorkload, TCP loopback mTLS (h2load)" "$g_rps" "$g_p99" "${g_fail:-0}" \
         "HTTP GET /v1/workloads/{name}, mTLS (wrk)" "$h_rps" "$h_p99" "${h_fail:-0}" \
         "gRPC GetWorkload, grpc.sock (h2load)" "$u_rps" "$u_p99" "${u_fail:-0}"
+done
 awk -v g="$g_rps" -v h="$h_rps" 'BEGIN { printf "ratio gRPC/HTTP (TCP mTLS): %.2f\n", g / h }'
 awk -v g="$g_rps" -v h="$h_rps" -v gp="$g_p99" -v hp="$h_p99" 'BEGIN {
         printf "targets: gRPC >= 20000 req/s %s, p99 <= 2 ms %s; HTTP >= 20000 req/s %s, p99 <= 2 ms %s; gRPC within 20%% of HTTP %s\n",

@@ -85,6 +85,10 @@ check_match "... naming the privilege" "network.mode host" "$(jqr .details "$out
 check_eq "... and nothing was created" "404" "$(api GET /v1/workloads/hostnet)"
 out=$(gt cp call CreateWorkload "$(jq -cn --arg d "$hd" '{document:$d}')")
 check_eq "control-plane: network host allowed" "OK" "$(jqr .code "$out")"
+check_eq "event created over gRPC mTLS names the certificate subject" "cert:CN=op" \
+        "$(api_json GET '/v1/events?workload=viaop' | jq -rs '[.[] | select(.type == "created")][0].caller')"
+check_eq "... the control-plane one too" "cert:CN=cp,O=berth-test" \
+        "$(api_json GET '/v1/events?workload=hostnet' | jq -rs '[.[] | select(.type == "created")][0].caller')"
 
 # per-client rate limit (limits.rate 20/s, burst 40)
 out=$(gt rd hammer GetWorkload '{"name":"base"}' 120)
@@ -118,6 +122,9 @@ check_eq "HTTP: 403 body code PermissionDenied" "PermissionDenied" "$(jq -r .cod
 hd2=$(doc hostnet2 /bin/true | jq -c '.spec.network = {mode: "host"}')
 check_eq "HTTP: operator network host -> 403" "403" "$(hc op POST /v1/workloads -H 'Content-Type: application/json' --data-binary "$hd2")"
 check_eq "HTTP: operator create -> 201" "201" "$(hc op POST /v1/workloads -H 'Content-Type: application/json' --data-binary "$(doc viahttp /bin/true)")"
+check_eq "HTTP mTLS: event created names the certificate subject" "cert:CN=op" \
+        "$(api_json GET '/v1/events?workload=viahttp' | jq -rs '[.[] | select(.type == "created")][0].caller')"
+check_eq "HTTP: image routes need a certificate too" "401" "$(hc none GET /v1/images)"
 check_eq "HTTP: control-plane network host -> 201" "201" "$(hc cp POST /v1/workloads -H 'Content-Type: application/json' --data-binary "$hd2")"
 urls=()
 for _ in $(seq 100); do urls+=(-o /dev/null "https://127.0.0.1:$HPORT/v1/workloads/base"); done

@@ -10,6 +10,8 @@ Subcommands print one JSON document on stdout; the shell tests check it.
   stream METHOD JSON [--max N]     server streaming -> {"code","details","messages"}
   raw METHOD HEX                   unary call with a raw (possibly malformed) body
   sequence ROOTFS NAME             create, stream logs, watch events, wait, delete
+  exec NAME [--stdin S] [--tty] [--rows R --cols C] -- CMD...
+                                   bidirectional Exec -> {"code","details","stdout","stderr","exit_code"}
   rotate CMD                       event stream over TLS; CMD rotates certs mid-stream
 Common options: --target unix:PATH | HOST:PORT, --tls CA,CERT,KEY, --timeout S
 """
@@ -72,6 +74,8 @@ SERVICES = {
     "KillWorkload": "Workloads", "DeleteWorkload": "Workloads", "WaitWorkload": "Workloads",
     "StreamLogs": "Logs", "StreamEvents": "Events", "Exec": "Exec",
     "Info": "Node", "GetCapacity": "Node", "GetPlacements": "Node",
+    "ListImages": "Images", "InspectImage": "Images", "RemoveImage": "Images", "PullImage": "Images",
+    "ImportImage": "Images", "CommitWorkload": "Images", "SystemDf": "Images",
 }
 REQUESTS = {
     "CreateWorkload": "CreateWorkloadRequest", "GetWorkload": "GetWorkloadRequest",
@@ -80,6 +84,9 @@ REQUESTS = {
     "KillWorkload": "KillWorkloadRequest", "DeleteWorkload": "DeleteWorkloadRequest",
     "WaitWorkload": "WaitWorkloadRequest", "StreamLogs": "LogsRequest", "StreamEvents": "EventsRequest",
     "Info": "NodeInfoRequest", "GetCapacity": "CapacityRequest", "GetPlacements": "PlacementsRequest",
+    "ListImages": "ListImagesRequest", "InspectImage": "InspectImageRequest", "RemoveImage": "RemoveImageRequest",
+    "PullImage": "PullImageRequest", "ImportImage": "ImportImageRequest", "CommitWorkload": "CommitWorkloadRequest",
+    "SystemDf": "SystemDfRequest",
 }
 
 
@@ -185,7 +192,8 @@ def cmd_sequence(args, pb, pbg):
     def watch():
         try:
             for ev in ev_stream:
-                seen.append({"id": ev.id, "type": ev.type, "workload": ev.workload, "message": ev.message})
+                seen.append({"id": ev.id, "type": ev.type, "workload": ev.workload, "message": ev.message,
+                             "caller": ev.caller})
                 if ev.type == "removed":
                     break
         except grpc.RpcError as e:
@@ -206,6 +214,39 @@ def cmd_sequence(args, pb, pbg):
         out["delete"] = to_dict(wl.DeleteWorkload(pb.DeleteWorkloadRequest(name=args.name), timeout=20))
     th.join(15)
     out["events"] = seen
+    print(json.dumps(out))
+
+
+def cmd_exec(args, pb, pbg):
+    """Exec: the first message names the workload and command (and the
+    terminal size), then stdin in small pieces, then end of input by
+    half-closing the request stream."""
+    ex = pbg.ExecStub(channel(args))
+    cmd = args.command
+
+    def requests():
+        yield pb.ExecInput(name=args.name, command=cmd, tty=args.tty,
+                           resize_rows=args.rows, resize_cols=args.cols)
+        data = args.stdin.encode()
+        for i in range(0, len(data), 3):  # several messages: stdin is a stream
+            yield pb.ExecInput(stdin=data[i:i + 3])
+        if args.hold:
+            time.sleep(args.hold)  # keep the request stream open a while
+    out = {"stdout": "", "stderr": "", "exit_code": None, "messages": 0}
+    t0 = time.monotonic()
+    try:
+        for m in ex.Exec(requests(), timeout=args.timeout):
+            out["messages"] += 1
+            if m.exited:
+                out["exit_code"] = m.exit_code
+            elif m.stream == 2:
+                out["stderr"] += m.data.decode(errors="replace")
+            else:
+                out["stdout"] += m.data.decode(errors="replace")
+        out.update({"code": "OK", "details": ""})
+    except grpc.RpcError as e:
+        out.update(err_doc(e))
+    out["elapsed"] = round(time.monotonic() - t0, 3)
     print(json.dumps(out))
 
 
@@ -334,13 +375,23 @@ def main():
     s = sub.add_parser("sequence"); s.add_argument("rootfs"); s.add_argument("name")
     s.add_argument("--keep", action="store_true")
     s = sub.add_parser("rotate"); s.add_argument("rootfs"); s.add_argument("name"); s.add_argument("cmd")
-    args = p.parse_args()
+    s = sub.add_parser("exec"); s.add_argument("name"); s.add_argument("--stdin", default="")
+    s.add_argument("--tty", action="store_true"); s.add_argument("--rows", type=int, default=0)
+    s.add_argument("--cols", type=int, default=0); s.add_argument("--hold", type=float, default=0)
+    # exec ... -- CMD ARGS: everything after "--" is the command, flags included
+    argv = sys.argv[1:]
+    command = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, command = argv[:i], argv[i + 1:]
+    args = p.parse_args(argv)
+    args.command = command
     if args.cmd_name == "certs":
         return cmd_certs(args)
     pb, pbg, out = load_stubs()
     HEALTH = load_health(out)
     {"call": cmd_call, "stream": cmd_stream, "raw": cmd_raw, "sequence": cmd_sequence,
-     "rotate": cmd_rotate, "hammer": cmd_hammer}[args.cmd_name](args, pb, pbg)
+     "rotate": cmd_rotate, "hammer": cmd_hammer, "exec": cmd_exec}[args.cmd_name](args, pb, pbg)
 
 
 if __name__ == "__main__":

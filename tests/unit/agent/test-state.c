@@ -153,6 +153,8 @@ static void test_workloads(const char *path)
                 .restart_count = 4,
                 .reason = (char *)"OOMKilled",
                 .message = (char *)"out of memory",
+                .vm_accelerator = "tcg", /* schema v3: kept after the run */
+                .vm_backend = "libvirt",
         };
         CHECK(state_begin(s) == 0);
         CHECK(state_workload_update(s, &w) == 0);
@@ -178,6 +180,9 @@ static void test_workloads(const char *path)
                 CHECK(a[1].status.finished_at == 1700000000000003);
                 CHECK(!a[1].desired_running);
                 CHECK(streq_ptr(a[1].status.message, "out of memory"));
+                CHECK(streq_ptr(a[1].status.vm_accelerator, "tcg") &&
+                      streq_ptr(a[1].status.vm_backend, "libvirt"));
+                CHECK(a[0].status.vm_accelerator == NULL && a[0].status.vm_backend == NULL);
         }
         state_workload_array_free(a, n);
 
@@ -248,6 +253,60 @@ static void test_events(const char *path)
         CHECK(last == id);
 }
 
+/* Schema v2: events name their API caller; a v1 database is migrated in place. */
+static void test_event_caller(const char *path)
+{
+        _cleanup_(state_freep) State *s = NULL;
+        StateEvent *a = NULL;
+        sqlite3 *db = NULL;
+        size_t n = 0;
+        uint64_t id = 0;
+        int v = -1;
+
+        /* A database as berthd with schema v1 left it: events without caller. */
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                               "INSERT INTO schema_version VALUES (1);"
+                               "CREATE TABLE workloads (name TEXT PRIMARY KEY NOT NULL, spec TEXT NOT NULL,"
+                               " desired_state TEXT NOT NULL, state TEXT NOT NULL, exit_code INTEGER, signal INTEGER,"
+                               " oom INTEGER NOT NULL DEFAULT 0, pid INTEGER, shim_pid INTEGER, shim_start_time INTEGER,"
+                               " pid_start_time INTEGER, created_at INTEGER NOT NULL, started_at INTEGER,"
+                               " finished_at INTEGER, restart_count INTEGER NOT NULL DEFAULT 0, reason TEXT,"
+                               " message TEXT) WITHOUT ROWID;"
+                               "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL,"
+                               " type TEXT NOT NULL, workload TEXT, message TEXT);"
+                               "INSERT INTO events (time, type, workload) VALUES (1, 'created', 'old');"
+                               "INSERT INTO workloads (name, spec, desired_state, state, created_at)"
+                               " VALUES ('old', '{}', 'stopped', 'exited', 1);",
+                           NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+
+        CHECK(state_open(path, &s) == 0);
+        if (!s)
+                return;
+        CHECK(state_schema_version(s, &v) == 0);
+        CHECK(v == STATE_SCHEMA_VERSION && v >= 2);
+        CHECK(state_event_append_caller(s, 2, "killed", "old", "SIGKILL", "uid=0 gid=0 pid=42", &id) == 0);
+        CHECK(state_event_append(s, 3, "exited", "old", NULL, &id) == 0);
+        CHECK(state_event_list(s, 0, NULL, 10, &a, &n) == 0);
+        CHECK(n == 3);
+        if (n == 3) {
+                CHECK(a[0].caller == NULL && streq(a[0].type, "created")); /* recorded before v2 */
+                CHECK(streq_ptr(a[1].caller, "uid=0 gid=0 pid=42"));
+                CHECK(a[2].caller == NULL);
+        }
+        state_event_array_free(a, n);
+
+        /* v3: a row from before it has no status.vm */
+        StateWorkload *ws = NULL;
+        CHECK(state_workload_load_all(s, &ws, &n) == 0);
+        CHECK(n == 1);
+        if (n == 1)
+                CHECK(streq(ws[0].name, "old") && ws[0].status.vm_accelerator == NULL &&
+                      !ws[0].status.vm_backend);
+        state_workload_array_free(ws, n);
+}
+
 int main(void)
 {
         char path[256];
@@ -261,6 +320,9 @@ int main(void)
         test_reopen_keeps_version(path);
         test_workloads(path);
         test_events(path);
+
+        snprintf(path, sizeof(path), "%s/v1.db", dir);
+        test_event_caller(path);
 
         snprintf(path, sizeof(path), "%s/newer.db", dir);
         test_newer_schema_refused(path);

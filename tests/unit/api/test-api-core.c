@@ -117,8 +117,12 @@ static void test_encoders(void)
         j = api_event_to_json(&ev);
         s = json_dumps(j, JSON_COMPACT);
         CHECK(s && streq(s, "{\"id\":12,\"time\":\"1970-01-01T00:00:00.000001Z\",\"type\":\"started\","
-                            "\"workload\":\"web\",\"message\":null}"));
+                            "\"workload\":\"web\",\"message\":null,\"caller\":null}"));
         free(s);
+        json_decref(j);
+        ev.caller = "uid=0 gid=0 pid=7";
+        j = api_event_to_json(&ev);
+        CHECK(j && streq(json_string_value(json_object_get(j, "caller")), "uid=0 gid=0 pid=7"));
         json_decref(j);
 
         node.workloads[WORKLOAD_RUNNING] = 3;
@@ -130,8 +134,56 @@ static void test_encoders(void)
         json_decref(j);
 }
 
+/* POST /v1/workloads?start=: which backend call, and the errors naming "start". */
+static int fake_calls[2]; /* [0] create (starts), [1] create2 with start false */
+static Workload fake_workload;
+
+static int fake_create(void *backend, Spec *spec, const Workload **ret, BerthError *err)
+{
+        fake_calls[0]++;
+        spec_free(spec); /* the backend owns it on success */
+        *ret = &fake_workload;
+        return 0;
+}
+
+static int fake_create2(void *backend, Spec *spec, bool start, const Workload **ret, BerthError *err)
+{
+        fake_calls[start ? 0 : 1]++;
+        spec_free(spec);
+        *ret = &fake_workload;
+        return 0;
+}
+
+static void test_create_start(void)
+{
+        static const char body[] = "{\"apiVersion\":\"berth/v1\",\"kind\":\"Workload\","
+                                   "\"metadata\":{\"name\":\"w\"},"
+                                   "\"spec\":{\"rootfs\":\"/\",\"command\":[\"/bin/true\"]}}";
+        ApiBackendOps ops = { .create = fake_create, .create2 = fake_create2 };
+        ApiCore c;
+        const Workload *w = NULL;
+        BerthError err = {};
+
+        api_core_init(&c, &(ApiBackend){ .ops = &ops }, 0);
+        CHECK(api_core_create2(&c, NULL, NULL, body, strlen(body), &w, &err) == 0 && fake_calls[0] == 1);
+        CHECK(api_core_create2(&c, NULL, "1", body, strlen(body), &w, &err) == 0 && fake_calls[0] == 2);
+        CHECK(api_core_create2(&c, NULL, "", body, strlen(body), &w, &err) == 0 && fake_calls[0] == 3);
+        CHECK(api_core_create2(&c, NULL, "false", body, strlen(body), &w, &err) == 0 && fake_calls[1] == 1);
+        CHECK(api_core_create2(&c, NULL, "0", body, strlen(body), &w, &err) == 0 && fake_calls[1] == 2);
+        CHECK(api_core_create_as(&c, NULL, body, strlen(body), &w, &err) == 0 && fake_calls[0] == 4);
+        CHECK(api_core_create2(&c, NULL, "maybe", body, strlen(body), &w, &err) == -EINVAL &&
+              streq(err.field, "start"));
+        CHECK(fake_calls[0] == 4 && fake_calls[1] == 2); /* nothing created for the 400 */
+        ops.create2 = NULL; /* a backend without create-only */
+        err = (BerthError){};
+        CHECK(api_core_create2(&c, NULL, "no", body, strlen(body), &w, &err) == -EOPNOTSUPP &&
+              streq(err.field, "start"));
+        CHECK(api_core_create2(&c, NULL, "yes", body, strlen(body), &w, &err) == 0 && fake_calls[0] == 5);
+}
+
 int main(void)
 {
+        test_create_start();
         test_signal();
         test_timeout();
         test_bool_uint();
