@@ -9,11 +9,23 @@
 
 #include "agent/manager.h"
 #include "drivers/container/cgroup.h"
+#include "drivers/vm/vm-pin.h"
 #include "lib/log.h"
 #include "scheduler/sched.h"
 
 #define SCHED_LEDGER_SLOTS 8192
 #define VM_DEFAULT_MEMORY (UINT64_C(256) << 20)
+#define PIN_RETRY_USEC (100 * USEC_PER_MSEC)
+#define PIN_TRIES_MAX 600 /* 60 s for QEMU to create its vCPU threads */
+
+/* The vCPU pinning of a running VM (drivers/vm/vm-pin.h), by workload name. */
+typedef struct MsPin {
+        char name[SPEC_NAME_MAX + 1];
+        pid_t pid;                     /* the QEMU it was done for */
+        bool pending;                  /* not every vCPU thread existed yet: the timer retries */
+        unsigned tries;
+        char text[256];                /* "0=1,1=2" (vCPU=CPU) for GET /v1/node */
+} MsPin;
 
 typedef struct ManagerSched {
         SchedLedger *ledger;
@@ -22,6 +34,9 @@ typedef struct ManagerSched {
         sd_event_source *evict_timer;
         SchedEvictionState evict;
         char root[4096];               /* topology and pressure files are read below this */
+        MsPin *pins;                   /* VMs whose vCPU threads are pinned */
+        size_t n_pins;
+        sd_event_source *pin_timer;
 
         /* storage for ApiNode / ApiAdmission, valid until the next call */
         ApiNodeResource resources[_SCHED_RES_MAX];
@@ -68,14 +83,113 @@ static MWorkload *by_slot(Manager *m, uint32_t id)
         return NULL;
 }
 
+static MsPin *pin_find(ManagerSched *s, const char *name)
+{
+        for (size_t i = 0; i < s->n_pins; i++)
+                if (streq(s->pins[i].name, name))
+                        return &s->pins[i];
+        return NULL;
+}
+
+static void pin_drop(ManagerSched *s, const char *name)
+{
+        MsPin *p = pin_find(s, name);
+
+        if (p)
+                *p = s->pins[--s->n_pins];
+}
+
+static int on_pin_timer(sd_event_source *es, uint64_t usec, void *userdata);
+
+/* Pins a running VM's vCPU threads one to one onto its exclusive set, or
+ * gives every thread the shared pool back (docs/SCHEDULER.md). Called after
+ * each cpuset write of the VM's cgroup (v1 resets every task's affinity on
+ * such a write, and an affinity outside the cpuset is refused). */
+static void ms_vm_place(Manager *m, MWorkload *w, const SchedPlacement *p, const char *pool)
+{
+        ManagerSched *s = m->sched;
+        unsigned cpus[SCHED_CPUS_MAX];
+        size_t n = 0;
+        VmPinResult res = {};
+        MsPin *pin = pin_find(s, w->spec->name);
+        int r;
+
+        /* running or paused (QEMU's pid + start time guard against a stale run) */
+        if (w->spec->isolation != ISOLATION_VM || w->run.pid <= 0 ||
+            (w->pub.status.state != WORKLOAD_RUNNING && w->pub.status.state != WORKLOAD_PAUSED))
+                return;
+        if (!p->exclusive) {
+                CpuSet set;
+                if (!pin)
+                        return; /* never pinned: nothing to undo */
+                if (cpuset_parse(pool, &set) >= 0) {
+                        for (unsigned c = 0; c < SCHED_CPUS_MAX; c++)
+                                if (cpuset_test(&set, c))
+                                        cpus[n++] = c;
+                        if (n > 0)
+                                (void)vm_vcpu_pin(w->run.pid, w->run.pid_start_time, cpus, n, false, 0, NULL);
+                }
+                wlog_info(w->spec->name, "vCPU threads unpinned: the VM is on the shared pool %s", pool);
+                pin_drop(s, w->spec->name);
+                return;
+        }
+        for (unsigned c = 0; c < SCHED_CPUS_MAX; c++)
+                if (cpuset_test(&p->cpus, c))
+                        cpus[n++] = c;
+        if (n == 0)
+                return;
+        if (!pin) {
+                MsPin *np = reallocarray(s->pins, s->n_pins + 1, sizeof(*np));
+                if (!np)
+                        return;
+                s->pins = np;
+                pin = &s->pins[s->n_pins++];
+                *pin = (MsPin){};
+                snprintf(pin->name, sizeof(pin->name), "%s", w->spec->name);
+        }
+        if (pin->pid != w->run.pid) {
+                pin->pid = w->run.pid;
+                pin->tries = 0;
+                pin->text[0] = 0;
+        }
+        r = vm_vcpu_pin(w->run.pid, w->run.pid_start_time, cpus, n, true, w->spec->vm.vcpus ?: 1, &res);
+        log_debug("scheduler: vCPU pinning of %s (QEMU %d): %s, %zu vCPU threads, try %u", w->spec->name,
+                  (int)w->run.pid, r < 0 ? strerror(-r) : "done", res.n_vcpus, pin->tries);
+        char text[sizeof(pin->text)];
+        vm_pin_format(&res, text, sizeof(text));
+        pin->pending = r == -EAGAIN && ++pin->tries < PIN_TRIES_MAX;
+        if (r == -EAGAIN && !pin->pending)
+                wlog_warning(w->spec->name, "only %zu of %" PRIu64 " vCPU threads of QEMU appeared; pinned %s",
+                             res.n_vcpus, w->spec->vm.vcpus ?: 1, text);
+        else if (r == -ESRCH) {
+                pin_drop(s, w->spec->name); /* QEMU is gone (or not yet ours) */
+                return;
+        } else if (r < 0 && r != -EAGAIN)
+                wlog_warning_errno(w->spec->name, r, "cannot pin the vCPU threads: %m");
+        else if (r >= 0 && !streq(text, pin->text)) {
+                char set[256];
+                wlog_info(w->spec->name, "vCPU threads pinned (vCPU=CPU): %s; %zu other QEMU threads on %s", text,
+                          res.n_other, cpuset_format(&p->cpus, set, sizeof(set)));
+        }
+        snprintf(pin->text, sizeof(pin->text), "%s", text);
+        if (pin->pending && s->pin_timer) {
+                (void)sd_event_source_set_time_relative(s->pin_timer, PIN_RETRY_USEC);
+                (void)sd_event_source_set_enabled(s->pin_timer, SD_EVENT_ONESHOT);
+        } else if (pin->pending)
+                (void)sd_event_add_time_relative(m->event, &s->pin_timer, CLOCK_MONOTONIC, PIN_RETRY_USEC,
+                                                 10 * USEC_PER_MSEC, on_pin_timer, m);
+}
+
 static int ms_cpuset_write(Manager *m, MWorkload *w, const SchedPlacement *p, const char *pool)
 {
         ManagerSched *s = m->sched;
         char cpus[1024], mems[16] = "";
         int r;
 
-        if (!s->cg || w->spec->isolation != ISOLATION_CONTAINER)
-                return 0; /* VMs: the VM driver owns its process placement (docs/SCHEDULER.md) */
+        /* VMs too: QEMU runs in the workload's cgroup; its vCPU threads are
+         * then pinned inside an exclusive set (ms_vm_place) */
+        if (!s->cg)
+                return 0;
         if (p->exclusive) {
                 cpuset_format(&p->cpus, cpus, sizeof(cpus));
                 if (p->numa_node >= 0 && sched_topology(s->ledger)->n_nodes > 1)
@@ -85,7 +199,32 @@ static int ms_cpuset_write(Manager *m, MWorkload *w, const SchedPlacement *p, co
         r = cgroup_set_cpuset(s->cg, m->config->cgroup_root, m->config->cgroup_parent, w->spec->name, cpus, mems);
         if (r < 0 && r != -ENOENT)
                 wlog_warning_errno(w->spec->name, r, "cannot apply cpuset %s: %m", cpus);
+        if (r >= 0)
+                ms_vm_place(m, w, p, pool);
         return r;
+}
+
+static int on_pin_timer(sd_event_source *es, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        ManagerSched *s = m->sched;
+
+        for (size_t i = s->n_pins; i > 0; i--) {
+                MsPin *pin = &s->pins[i - 1];
+                MWorkload *w;
+                const SchedEntry *e;
+
+                if (!pin->pending)
+                        continue;
+                pin->pending = false;
+                w = manager_find(m, pin->name);
+                if (!w || !w->sched_slot || !(e = sched_entry(s->ledger, w->sched_slot - 1))) {
+                        pin_drop(s, pin->name);
+                        continue;
+                }
+                ms_vm_place(m, w, &e->placement, s->pool ? s->pool : "");
+        }
+        return 0;
 }
 
 /* Every booked workload gets its place; shared ones follow the pool. Cheap
@@ -210,7 +349,10 @@ void manager_sched_release(MWorkload *w)
 {
         Manager *m = w->manager;
 
-        if (!m->sched || !w->sched_slot)
+        if (!m->sched)
+                return;
+        pin_drop(m->sched, w->spec->name); /* the run is over: its threads are gone */
+        if (!w->sched_slot)
                 return;
         sched_remove(m->sched->ledger, w->sched_slot - 1);
         w->sched_slot = 0;
@@ -352,6 +494,9 @@ void manager_sched_node(Manager *m, ApiNode *ret)
                         .cpu_millis = e->placement.charge_cpu_millis,
                         .memory_bytes = e->placement.charge_memory_bytes,
                 };
+                const MsPin *pin = pin_find(s, w->spec->name);
+                if (pin && e->placement.exclusive && pin->text[0])
+                        s->placements[n].vcpu_pins = pin->text;
                 n++;
         }
         ret->has_scheduler = true;
@@ -497,6 +642,8 @@ void manager_sched_free(Manager *m)
         if (!s)
                 return;
         s->evict_timer = sd_event_source_disable_unref(s->evict_timer);
+        s->pin_timer = sd_event_source_disable_unref(s->pin_timer);
+        free(s->pins);
         sched_ledger_free(s->ledger);
         free(s->pool);
         free(s->placements);
@@ -527,7 +674,7 @@ int manager_sched_rebuild(Manager *m)
                         request_of(w->spec, &req);
                         bool may_be_exclusive = sched_qos_of(&req) == SCHED_QOS_GUARANTEED && req.cpu_request % 1000 == 0;
                         bool known = false; /* the cgroup told where it runs */
-                        if (may_be_exclusive && s->cg && w->spec->isolation == ISOLATION_CONTAINER &&
+                        if (may_be_exclusive && s->cg &&
                             cgroup_get_cpuset(s->cg, m->config->cgroup_root, m->config->cgroup_parent, w->spec->name,
                                               &cpus) >= 0 &&
                             cpuset_parse(cpus, &set) >= 0) {
@@ -537,14 +684,39 @@ int manager_sched_rebuild(Manager *m)
                         }
                         if ((pass == 0) != (setp != NULL))
                                 continue;
-                        /* unknown (a VM, no cgroup): decide afresh; known shared: keep it shared */
+                        /* unknown (no cgroup): decide afresh; known shared: keep it shared */
                         if (sched_adopt(s->ledger, &req, setp ? setp : known ? &(CpuSet){} : NULL, &id) < 0)
                                 continue;
                         w->sched_slot = id + 1;
                         booked++;
                 }
+        /* Then the created workloads (create-only), which hold their booking too:
+         * they never ran, so it is decided afresh, and unlike what runs they are
+         * not booked past what fits (a preempted or evicted one had lost it). */
+        for (size_t i = 0; i < m->n_workloads; i++) {
+                MWorkload *w = m->workloads[i];
+                SchedRequest req;
+                SchedDecision d = {};
+                uint32_t id;
+
+                if (w->sched_slot || !manager_workload_is_created(w))
+                        continue;
+                request_of(w->spec, &req);
+                if (sched_decide(s->ledger, &req, SCHED_ID_NONE, &d) < 0 || d.verdict != SCHED_ADMIT) {
+                        wlog_notice(w->spec->name,
+                                    "created workload not booked again: %s (its start is admitted "
+                                    "afresh)",
+                                    d.reason[0] ? d.reason : "it does not fit");
+                        continue;
+                }
+                if (sched_commit(s->ledger, &req, &d, SCHED_ID_NONE, &id) < 0)
+                        continue;
+                w->sched_slot = id + 1;
+                booked++;
+        }
         ms_apply_all(m, true);
         if (booked)
-                log_info("scheduler: ledger rebuilt with %zu running workload%s", booked, booked == 1 ? "" : "s");
+                log_info("scheduler: ledger rebuilt with %zu running or created workload%s", booked,
+                         booked == 1 ? "" : "s");
         return 0;
 }

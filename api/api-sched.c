@@ -9,6 +9,10 @@ static json_t *placement_to_json(const ApiPlacement *p)
                               "cpuset", p->cpuset, "exclusive", p->exclusive, "priority", (json_int_t)p->priority,
                               "charged", "cpuMillis", (json_int_t)p->cpu_millis, "memoryBytes",
                               (json_int_t)p->memory_bytes);
+        if (o && p->vcpu_pins && json_object_set_new(o, "vcpuPins", json_string(p->vcpu_pins)) < 0) {
+                json_decref(o);
+                return NULL;
+        }
         if (o && json_object_set_new(o, "numaNode", p->numa_node >= 0 ? json_integer(p->numa_node) : json_null()) < 0) {
                 json_decref(o);
                 return NULL;

@@ -50,5 +50,7 @@ void node_print_scheduler(const json_t *node)
                        json_integer_value(json_object_get(v, "priority")),
                        format_cpu_quantity(a, sizeof(a), u64(ch, "cpuMillis")),
                        format_memory_quantity(b, sizeof(b), u64(ch, "memoryBytes")));
+                if (json_is_string(json_object_get(v, "vcpuPins")))
+                        printf("  %-24s vCPU=CPU %s\n", "", json_string_value(json_object_get(v, "vcpuPins")));
         }
 }

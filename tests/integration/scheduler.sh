@@ -90,6 +90,15 @@ check_eq "pool is whole again" "0-1" "$(node | jq -r .sharedPool)"
 check "be1's cpuset widened live" wait_for 5 bash -c "[[ \$(find /sys/fs/cgroup -path '*berth-it-$IT_ID*/be1/cpuset.cpus' -exec cat {} + | head -n1) == 0-1 ]]"
 check "g1 does not restart into the shortage" bash -c "sleep 1; [[ \$(curl -s --unix-socket '$(sock)' http://localhost/v1/workloads/g1 | jq -r .status.state) == exited ]]"
 
+# the shared pool follows exclusive sets live on a running shared workload: it shrinks
+# when one comes and widens when it goes
+check "run guaranteed g2 (1 CPU, 256Mi) next to be1" run_d g2 --cpu 1 --memory 256Mi -- /bin/sleep 1000
+check "g2 running" wait_for 10 state_is g2 running
+check_eq "g2 has CPU 1 to itself" "1 true" "$(place g2 '"\(.cpuset) \(.exclusive)"')"
+check "be1's cpuset shrank live to 0" wait_for 5 bash -c "[[ \$(find /sys/fs/cgroup -path '*berth-it-$IT_ID*/be1/cpuset.cpus' -exec cat {} + | head -n1) == 0 ]]"
+check "rm -f g2" ctl rm -f g2
+check "be1's cpuset widened live to 0-1 again" wait_for 5 bash -c "[[ \$(find /sys/fs/cgroup -path '*berth-it-$IT_ID*/be1/cpuset.cpus' -exec cat {} + | head -n1) == 0-1 ]]"
+
 # resize through the same admission
 check_eq "PATCH hi to 4Gi refused" "503" "$(api PATCH /v1/workloads/hi --data-binary '{"resources": {"memory": "4Gi"}}')"
 check_match "PATCH reason names memory" "insufficient memory" "$(body | jq -r .message)"
