@@ -56,6 +56,8 @@ static const ConfigKey config_keys[] = {
         { "vm.guestDir", KEY_PATH_OPT, FIELD(vm_guest_dir) },
         { "vm.accelerator", KEY_STRING, FIELD(vm_accelerator) },
         { "vm.user", KEY_STRING, FIELD(vm_user) },
+        { "vm.backend", KEY_STRING, FIELD(vm_backend) },
+        { "vm.libvirtUri", KEY_STRING, FIELD(vm_libvirt_uri) },
         { "cluster", KEY_MAP, 0 },
         { "cluster.endpoints", KEY_URL_LIST, FIELD(cluster_endpoints) },
         { "cluster.prefix", KEY_STRING, FIELD(cluster_prefix) },
@@ -172,6 +174,8 @@ void config_done(Config *c)
         free(c->vm_guest_dir);
         free(c->vm_accelerator);
         free(c->vm_user);
+        free(c->vm_backend);
+        free(c->vm_libvirt_uri);
         strv_free(c->cluster_endpoints);
         free(c->cluster_prefix);
         free(c->cluster_node);
@@ -481,6 +485,23 @@ static int config_parse_mapping(Config *c, yaml_document_t *doc, yaml_node_t *ma
         return 0;
 }
 
+/* vm.backend and vm.libvirtUri (the libvirt backend, docs/VM.md) */
+static int config_check_vm_backend(const Config *c, BerthError *err)
+{
+        if (c->vm_backend && !streq(c->vm_backend, "microvm") && !streq(c->vm_backend, "libvirt"))
+                return berth_error_set(err, -EINVAL, "vm.backend", "\"%.64s\" is not microvm or libvirt", c->vm_backend);
+        if (c->vm_libvirt_uri) {
+                if (strncmp(c->vm_libvirt_uri, "qemu:", 5) != 0 || strlen(c->vm_libvirt_uri) > 1024)
+                        return berth_error_set(err, -EINVAL, "vm.libvirtUri",
+                                               "must be a libvirt QEMU URI (qemu:///system, qemu:///embed?root=DIR, ...) "
+                                               "of at most 1024 bytes");
+                for (const char *p = c->vm_libvirt_uri; *p; p++)
+                        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                                return berth_error_set(err, -EINVAL, "vm.libvirtUri", "holds a control character");
+        }
+        return 0;
+}
+
 int config_parse(Config *c, const char *buf, size_t len, BerthError *err)
 {
         yaml_parser_t parser;
@@ -510,6 +531,8 @@ int config_parse(Config *c, const char *buf, size_t len, BerthError *err)
                 r = config_parse_mapping(c, &doc, root, "", err);
         yaml_document_delete(&doc);
         yaml_parser_delete(&parser);
+        if (r >= 0)
+                r = config_check_vm_backend(c, err);
         return r;
 }
 

@@ -48,6 +48,8 @@ typedef struct Config {
         char *vm_guest_dir;     /* vm.guestDir: guest kernel tree (deploy/fetch-guest-kernel.sh); NULL = /var/lib/berth/guest */
         char *vm_accelerator;   /* vm.accelerator: auto|kvm|tcg; NULL = auto */
         char *vm_user;          /* vm.user: QEMU runs as this user; NULL = root (no drop) */
+        char *vm_backend;       /* vm.backend: microvm|libvirt, the default of spec.vm.backend; NULL = microvm */
+        char *vm_libvirt_uri;   /* vm.libvirtUri: NULL = qemu:///embed?root=<root>/lv/<id>, one per VM */
         /* cluster: (agent/cluster*.c, docs/CLUSTER.md). No cluster section: standalone. */
         bool cluster_section;         /* a cluster: mapping was present */
         char **cluster_endpoints;     /* cluster.endpoints: URLs (NULL-terminated); NULL = standalone */

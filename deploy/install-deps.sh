@@ -32,7 +32,17 @@ PACKAGES=(
         runc crun hyperfine
         # microVMs (docs/VM.md); the guest kernel comes from deploy/fetch-guest-kernel.sh
         qemu-system-x86 qemu-utils e2fsprogs cpio
+        # the VM driver's libvirt backend: libvirt's QEMU driver, opened embedded by berth-shim
+        # (qemu:///embed, no libvirtd), its headers, libxml2 for the domain XML, virsh
+        libvirt-dev libvirt-daemon-driver-qemu libvirt-clients libxml2-dev
 )
+
+# libvirt's QEMU driver refuses to start without a libvirt-qemu user (libvirt-daemon-system
+# would create it; berth needs only the driver): the entry in systemd/berth.sysusers.
+ensure_users() {
+        getent passwd libvirt-qemu >/dev/null && return 0
+        systemd-sysusers "$(cd "$(dirname "$0")/.." && pwd)/systemd/berth.sysusers"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -43,6 +53,7 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
         echo "install-deps.sh: all ${#PACKAGES[@]} packages present"
+        ensure_users
         exit 0
 fi
 
@@ -50,3 +61,4 @@ echo "install-deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}"
+ensure_users

@@ -44,6 +44,8 @@ typedef struct DriverConfig {
         const char *vm_guest_dir;   /* vm driver: guest kernel tree; NULL = /var/lib/berth/guest */
         const char *vm_accelerator; /* vm driver: "auto", "kvm", "tcg"; NULL = auto */
         const char *vm_user;        /* vm driver: user QEMU runs as; NULL = nobody if it exists */
+        const char *vm_backend;     /* vm driver: default of spec.vm.backend, "microvm"|"libvirt"; NULL = microvm */
+        const char *vm_libvirt_uri; /* vm driver, libvirt backend: NULL = qemu:///embed under <root>/lv per VM */
 } DriverConfig;
 
 /* One run of a workload, as persisted by the agent for re-adoption. */
@@ -56,6 +58,7 @@ typedef struct DriverRun {
         int shim_pidfd;             /* owned by the caller; -EBADF when not running.
                                      * Readable (EPOLLIN) once the shim has exited. */
         const char *vm_accelerator; /* VM driver: static "kvm"/"tcg"; NULL otherwise */
+        const char *vm_backend;     /* VM driver: static "microvm"/"libvirt"; NULL otherwise */
 } DriverRun;
 
 typedef enum DriverAdoptResult {
@@ -87,6 +90,14 @@ typedef struct DriverStats {
         uint64_t vm_vcpu_nsec;
         uint64_t vm_qemu_rss_bytes;
 } DriverStats;
+
+/* What a finished snapshot holds (snapshot_poll). */
+typedef struct DriverSnapshot {
+        char layer[4096];       /* <root>/vm/layers/<n>.qcow2 */
+        uint64_t memory_bytes;  /* size of the migration stream */
+        uint64_t disk_bytes;    /* allocated bytes of the layer */
+        bool was_running;
+} DriverSnapshot;
 
 typedef struct Driver Driver;
 
@@ -152,6 +163,22 @@ typedef struct DriverOps {
          * the helper's own status, so this pipe is the only result). */
         int (*exec)(Driver *d, const char *name, const DriverRun *run, char **argv, int stdin_fd, int stdout_fd,
                     int stderr_fd, int tty_fd, int *ret_pidfd, int *ret_status_fd, BerthError *err);
+
+        /* VM snapshots (drivers/vm/vm-snapshot.c, docs/VM.md "Snapshots";
+         * additive, NULL in the container driver). */
+        /* Asks the running VM's shim to write a snapshot into tmp_dir (an
+         * empty directory on berth's root filesystem); returns at once. */
+        int (*snapshot_begin)(Driver *d, const char *name, const char *tmp_dir, BerthError *err);
+        /* -EAGAIN while the shim works; 0 when the snapshot in tmp_dir is
+         * complete and on disk (*ret filled); another error with the reason. */
+        int (*snapshot_poll)(Driver *d, const char *tmp_dir, DriverSnapshot *ret, BerthError *err);
+        /* The next prepare() of `name` makes it a restore: state_path (the
+         * migration stream) and layer (the frozen disk layer) of a snapshot.
+         * NULLs disarm. Only berth's own snapshot files, never user input. */
+        int (*restore_arm)(Driver *d, const char *name, const char *state_path, const char *layer);
+        /* Removes disk layers that no snapshot directory and no workload
+         * disk reaches (called after a snapshot is removed, and at startup). */
+        int (*snapshot_gc)(Driver *d);
 } DriverOps;
 
 extern const DriverOps container_driver_ops;

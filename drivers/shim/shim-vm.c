@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <grp.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -20,11 +21,15 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "drivers/shim/shim-libvirt.h"
 #include "drivers/shim/shim-reserve.h"
 #include "drivers/shim/shim-vm.h"
+#include "drivers/shim/shim-vm-exec.h"
+#include "drivers/shim/shim-vm-net.h"
 #include "drivers/vm/initramfs.h"
 #include "drivers/vm/vm-proto.h"
 #include "drivers/vm/vm-qemu.h"
+#include "drivers/shim/shim-vm-snapshot.h"
 #include "lib/log.h"
 
 #ifndef MIN
@@ -236,6 +241,8 @@ typedef struct Vm {
         char message[256];
         uint64_t console_bytes, console_max;
         const ShimConfig *c;
+        const VmKv *net_keys; /* net.* CONFIG keys of a bridged VM (shim-vm-net.c) */
+        ShimVmExec *exec;     /* exec.sock (shim-vm-exec.c) */
 } Vm;
 
 static void chan_send(Vm *vm, uint32_t type, const void *data, size_t len)
@@ -280,6 +287,11 @@ static int send_config(Vm *vm)
                 ADD("env", *e);
         ADD("cwd", c->working_dir ?: "/");
         ADD("hostname", c->hostname ?: c->name);
+        for (size_t i = 0; vm->net_keys && i < vm->net_keys->len;) {
+                const char *k = vm->net_keys->buf + i, *v = k + strlen(k) + 1;
+                ADD(k, v);
+                i += strlen(k) + strlen(v) + 2;
+        }
 #undef ADD
         if (len > VM_FRAME_MAX * 16)
                 return -E2BIG;
@@ -313,8 +325,27 @@ static void on_frame(Vm *vm, uint32_t type, const char *p, uint32_t len)
         case VM_FRAME_ERROR:
                 snprintf(vm->message, sizeof(vm->message), "%.*s", (int)len, p);
                 break;
+        case VM_FRAME_PONG: { /* a restored guest answers (shim-vm-snapshot.c) */
+                char t[32];
+                int n = snprintf(t, sizeof(t), "%" PRIu64 "\n", (uint64_t)now_usec(CLOCK_REALTIME));
+                (void)write_file_atomic_at(vm->dirfd, HELLO_FILE, t, (size_t)n, 0644);
+                log_info("restored guest answers");
+                shim_vm_exec_guest_ready(vm->exec); /* its init is in its main loop: exec works */
+                break;
+        }
         case VM_FRAME_STARTED:
                 log_debug("guest command started as pid %.*s", (int)len, p);
+                shim_vm_exec_guest_ready(vm->exec);
+                break;
+        case VM_FRAME_NET_DONE:
+                if (len >= 4)
+                        log_info("guest network: %.*s", (int)len - 4, p + 4);
+                break;
+        case VM_FRAME_EXEC_STDOUT:
+        case VM_FRAME_EXEC_STDERR:
+        case VM_FRAME_EXEC_EXIT:
+        case VM_FRAME_EXEC_ACK:
+                shim_vm_exec_on_frame(vm->exec, type, p, len);
                 break;
         default:
                 break;
@@ -470,6 +501,11 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
 {
         _cleanup_free_ char *cfgs = NULL;
         _cleanup_close_ int disk = -EBADF, disk_ro = -EBADF, pidfd = -EBADF, sfd = -EBADF;
+        _cleanup_close_ int tap = -EBADF;      /* bridge mode (shim-vm-net.c) */
+        VmKv net_keys = { .max = VM_FRAME_MAX };
+        char tap_name[IFNAMSIZ] = "";
+        ShimVmExec *exec = NULL;               /* exec.sock (shim-vm-exec.c) */
+        int exec_chan = -1;
         int qmp[2], chan[2], con[2], sync[2], ep[2], r, e;
         json_t *cfg;
         uid_t uid;
@@ -497,6 +533,18 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                 r = -errno;
         if (r < 0)
                 return fail_start(dirfd, w, notify_fd, 126, -r, "prepare the root disk: %s", strerror(-r));
+        if (streq_ptr(jstr(cfg, "backend"), "libvirt")) { /* QEMU run by libvirt (shim-libvirt.c) */
+                disk = safe_close(disk);
+                disk_ro = safe_close(disk_ro);
+                return shim_libvirt_run(dirfd, c, w, cg, notify_fd, cfg);
+        }
+        if (json_is_true(json_object_get(cfg, "tap"))) {
+                /* bridge mode: a tap on the berth bridge, QEMU's fd VM_FD_TAP */
+                r = shim_vm_net_open(dirfd, jstr(cfg, "mac"), &tap, tap_name, &net_keys);
+                if (r < 0)
+                        return fail_start(dirfd, w, notify_fd, 126, -r, "bridge network: tap: %s", strerror(-r));
+                log_info("tap %s on the bridge", tap_name);
+        }
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0 ||
             socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0 ||
             socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
@@ -507,7 +555,7 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         if (pid < 0)
                 return fail_start(dirfd, w, notify_fd, 126, errno, "fork: %m");
         if (pid == 0) {
-                int fds[6] = { qmp[1], chan[1], con[1], disk, -1, disk_ro };
+                int fds[6] = { qmp[1], chan[1], con[1], disk, tap, disk_ro };
                 exec_qemu(cfg, fds, sync[0], ep[1], uid, gid);
         }
         safe_close(qmp[1]);
@@ -516,6 +564,7 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         safe_close(sync[0]);
         safe_close(ep[1]);
         disk = safe_close(disk);
+        tap = safe_close(tap); /* QEMU holds it: the tap goes away with QEMU */
         disk_ro = safe_close(disk_ro);
         pidfd = pidfd_open(pid, 0);
         r = cg ? cg->attach(c->cgroup_root, c->cgroup_parent, c->name, pid) : -EOPNOTSUPP;
@@ -536,6 +585,15 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                 return fail_start(dirfd, w, notify_fd, e == ENOENT ? 127 : 126, e, "exec qemu-system-x86_64: %s",
                                   strerror(e));
         }
+        if (jstr(cfg, "incoming")) { /* restore from a snapshot (shim-vm-snapshot.c) */
+                char why[512] = "";
+                r = shim_vm_restore(dirfd, qmp[0], jstr(cfg, "incoming"), why, sizeof(why));
+                if (r < 0) {
+                        (void)kill(pid, SIGKILL);
+                        (void)waitpid(pid, NULL, 0);
+                        return fail_start(dirfd, w, notify_fd, 126, -r, "restore the snapshot: %s", why);
+                }
+        }
 
         st.shim_pid = getpid();
         st.pid = pid;
@@ -553,12 +611,17 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         sigemptyset(&mask);
         sigaddset(&mask, VM_SIGNAL_PAUSE);
         sigaddset(&mask, VM_SIGNAL_RESUME);
+        sigaddset(&mask, VM_SIGNAL_SNAPSHOT);
         for (int s = 1; s < 32; s++)
                 if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD && s != SIGSEGV && s != SIGBUS && s != SIGFPE &&
                     s != SIGILL && s != SIGABRT && s != SIGPIPE)
                         sigaddset(&mask, s);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        exec_chan = chan[0];
+        r = shim_vm_exec_new(dirfd, &exec_chan, &exec);
+        if (r < 0)
+                log_error_errno(r, "exec socket: %m (exec into this VM will fail)");
         notify(notify_fd, true, 0, pid, NULL);
         shim_exit_reserve(dirfd); /* exit.json can be written on a full disk */
 
@@ -569,13 +632,23 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                     .console_max = (uint64_t)json_integer_value(json_object_get(cfg, "console_max")), .c = c };
         if (vm->console_max < 8192)
                 vm->console_max = VM_CONSOLE_MAX;
+        vm->net_keys = &net_keys;
+        vm->exec = exec;
+        if (jstr(cfg, "incoming")) {
+                /* Restored: this clone's own address and MAC, then PING; the PONG is "answering". */
+                _cleanup_free_ char *np = NULL;
+                size_t nl = 0;
+                if (shim_vm_restore_net_payload(dirfd, &np, &nl) >= 0)
+                        chan_send(vm, VM_FRAME_NET, np, nl);
+                chan_send(vm, VM_FRAME_PING, "restored", 8);
+        }
         usec_t powerdown_at = USEC_INFINITY, quit_at = USEC_INFINITY, drain_until = USEC_INFINITY;
         bool exited = false;
         siginfo_t si = {};
 
         for (;;) {
                 usec_t now = now_usec(CLOCK_MONOTONIC), next = USEC_INFINITY;
-                struct pollfd p[5] = {
+                struct pollfd p[5 + SHIM_VM_EXEC_POLL_MAX] = {
                         { .fd = vm->chan, .events = POLLIN },
                         { .fd = vm->qmp, .events = POLLIN },
                         { .fd = vm->con, .events = POLLIN },
@@ -599,11 +672,14 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                 }
                 next = MIN(MIN(powerdown_at, quit_at), exited ? drain_until : USEC_INFINITY);
                 int timeout = next == USEC_INFINITY ? -1 : (int)((next - MIN(now, next)) / USEC_PER_MSEC) + 1;
-                if (poll(p, ELEMENTSOF(p), timeout) < 0) {
+                exec_chan = vm->chan;
+                size_t nx = shim_vm_exec_pollfds(vm->exec, p + 5, SHIM_VM_EXEC_POLL_MAX);
+                if (poll(p, 5 + nx, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
+                shim_vm_exec_dispatch(vm->exec, p + 5, nx);
                 if (p[0].revents && !chan_read(vm))
                         vm->chan = safe_close(vm->chan);
                 if (p[1].revents && !qmp_read(vm))
@@ -616,6 +692,10 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                         struct signalfd_siginfo ssi;
                         while (read(sfd, &ssi, sizeof(ssi)) == (ssize_t)sizeof(ssi)) {
                                 int32_t sig = (int32_t)ssi.ssi_signo;
+                                if (sig == VM_SIGNAL_SNAPSHOT) {
+                                        shim_vm_snapshot(dirfd, vm->qmp);
+                                        continue;
+                                }
                                 if (sig == VM_SIGNAL_PAUSE || sig == VM_SIGNAL_RESUME) {
                                         log_info("QMP %s", sig == VM_SIGNAL_PAUSE ? "stop" : "cont");
                                         qmp_send(vm, sig == VM_SIGNAL_PAUSE ? "stop" : "cont");
@@ -635,6 +715,9 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                 }
         }
         (void)log_writer_flush(w);
+        exec_chan = -1;
+        vm->exec = shim_vm_exec_free(vm->exec);
+        vm_kv_done(&net_keys);
         safe_close(vm->chan);
         safe_close(vm->qmp);
         safe_close(vm->con);

@@ -11,6 +11,10 @@ const char *const vm_initramfs_modules[] = {
         "kernel/drivers/virtio/virtio_ring.ko",
         "kernel/drivers/virtio/virtio.ko",
         "kernel/drivers/virtio/virtio_mmio.ko",
+        /* q35 (the libvirt backend) has PCI: virtio-pci and its two helpers */
+        "kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
+        "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+        "kernel/drivers/virtio/virtio_pci.ko",
         "kernel/drivers/block/virtio_blk.ko",
         "kernel/drivers/char/virtio_console.ko",
         "kernel/net/core/failover.ko",

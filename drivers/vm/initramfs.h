@@ -9,6 +9,9 @@
 #include <stdint.h>
 
 #define VM_INITRD_MAX (UINT64_C(64) << 20)   /* larger initrds are refused */
+/* Part of the cache key of built initramfs images: bump when the module list changes
+ * (2: virtio_pci for q35 guests of the libvirt backend). */
+#define VM_INITRAMFS_LAYOUT 2
 
 /* Modules needed by a microVM guest, in dependency order. */
 extern const char *const vm_initramfs_modules[];

@@ -46,7 +46,8 @@ int vm_qemu_argv(const VmLaunch *l, char ***ret)
 #define P(...) if (r >= 0) r = push(&v, &n, __VA_ARGS__)
         P("qemu-system-x86_64");
         P("-name");
-        P("berth-%s", l->name);
+        /* debug-threads: vCPU threads named "CPU <n>/TCG|KVM", found by vm-pin.c and the vCPU metrics */
+        P("berth-%s,debug-threads=on", l->name);
         P("-M");
         P("microvm,x-option-roms=off,isa-serial=on");
         P("-accel");
@@ -70,7 +71,7 @@ int vm_qemu_argv(const VmLaunch *l, char ***ret)
         P("-initrd");
         P("%s", l->initrd);
         P("-append");
-        P("console=ttyS0 quiet panic=-1 rdinit=/init%s", tsc);
+        P("console=ttyS0 quiet panic=-1 init_on_free=1 rdinit=/init%s", tsc);
         P("-no-reboot");
         P("-chardev");
         P("socket,id=qmp,fd=%d", VM_FD_QMP);

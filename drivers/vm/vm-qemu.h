@@ -19,6 +19,9 @@
  * so they never collide with a signal meant for the guest's command. */
 #define VM_SIGNAL_PAUSE (SIGRTMIN + 4)
 #define VM_SIGNAL_RESUME (SIGRTMIN + 5)
+/* berthd -> berth-shim: take the snapshot described in vm-snapshot.req
+ * (drivers/shim/shim-vm-snapshot.c, docs/VM.md "Snapshots"). */
+#define VM_SIGNAL_SNAPSHOT (SIGRTMIN + 6)
 /* workloads/<name>/vm-run-state: "paused" or "running", from QMP's STOP and
  * RESUME events (written by berth-shim). */
 #define VM_RUN_STATE_FILE "vm-run-state"

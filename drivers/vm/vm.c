@@ -18,8 +18,13 @@
 
 #include "drivers/container/container-files.h"
 #include "drivers/driver.h"
+#include "drivers/net/net.h"
 #include "drivers/vm/initramfs.h"
+#include "drivers/vm/vm-backend.h"
+#include "drivers/vm/vm-exec.h"
+#include "drivers/vm/vm-frame.h"
 #include "drivers/vm/vm-qemu.h"
+#include "drivers/vm/vm-snapshot.h"
 #include "lib/log.h"
 
 #define VM_DEFAULT_GUEST_DIR "/var/lib/berth/guest"
@@ -35,6 +40,8 @@ struct Driver {
         bool accel_forced;
         uint64_t tsc_khz;       /* host TSC rate for TCG guests (vm_host_tsc_khz) */
         int workloads_fd;
+        const VmBackendOps *backend; /* vm.backend: the default of spec.vm.backend */
+        char *libvirt_uri;      /* vm.libvirtUri; NULL = embedded per VM */
 };
 
 static Driver *vm_free(Driver *d)
@@ -47,6 +54,7 @@ static Driver *vm_free(Driver *d)
         free(d->guest_dir);
         free(d->guest_init);
         free(d->user);
+        free(d->libvirt_uri);
         safe_close(d->workloads_fd);
         free(d);
         return NULL;
@@ -76,6 +84,12 @@ static int vm_new(const DriverConfig *config, Driver **ret)
         d->root_dir = strdup(config->root_dir);
         d->guest_dir = strdup(config->vm_guest_dir ? config->vm_guest_dir : VM_DEFAULT_GUEST_DIR);
         d->user = strdup_or_null(config->vm_user);
+        d->backend = vm_backend_find(config->vm_backend);
+        if (!d->backend)
+                return log_error_errno(-EINVAL, "vm.backend: \"%s\" is not microvm or libvirt", config->vm_backend);
+        d->libvirt_uri = strdup_or_null(config->vm_libvirt_uri);
+        if (config->vm_libvirt_uri && !d->libvirt_uri)
+                return -ENOMEM;
         if (!shim || !d->root_dir || !d->guest_dir || (config->vm_user && !d->user))
                 return -ENOMEM;
         if (asprintf(&d->guest_init, "%s/berth-guest-init", dirname(shim)) < 0)
@@ -120,6 +134,7 @@ typedef struct VmPlan {
         char *modules_dir;
         const char *disk_format;/* user disk: "raw" | "qcow2"; NULL = export rootfs */
         const char *accel;
+        const VmBackendOps *backend;
 } VmPlan;
 
 static void vm_plan_done(VmPlan *p)
@@ -140,8 +155,13 @@ static int vm_plan(Driver *d, const Spec *spec, VmPlan *p, BerthError *err)
         int r;
 
         *p = (VmPlan){};
-        if (vm->backend && streq(vm->backend, "libvirt"))
-                return berth_error_set(err, -EOPNOTSUPP, "spec.vm.backend", "the libvirt backend is not available yet");
+        if (spec->network == NETWORK_HOST)
+                return berth_error_set(err, -EINVAL, "spec.network.mode",
+                                       "a microVM has its own kernel and cannot share the host's network; "
+                                       "use \"bridge\" or \"none\"");
+        p->backend = vm->backend ? vm_backend_find(vm->backend) : d->backend;
+        if (!p->backend)
+                return berth_error_set(err, -EINVAL, "spec.vm.backend", "must be one of microvm, libvirt");
         p->vcpus = vm->vcpus ? vm->vcpus : 1;
         if (ncpu > 0 && p->vcpus > (uint64_t)ncpu)
                 return berth_error_set(err, -EINVAL, "spec.vm.vcpus", "%" PRIu64 " vCPUs is more than the %ld CPUs of this host",
@@ -184,8 +204,8 @@ static int vm_plan(Driver *d, const Spec *spec, VmPlan *p, BerthError *err)
                                                "cannot find the modules of kernel \"%s\" (expected <tree>/boot/vmlinuz-<version>); "
                                                "name an initrd in spec.vm.initrd", p->kernel);
                 /* cache key: kernel version + guest init identity */
-                if (asprintf(&p->initrd, "%s/vm/initramfs-%s-%" PRIx64 "-%" PRIx64 ".cpio", d->root_dir,
-                             strrchr(p->modules_dir, '/') + 1, (uint64_t)st.st_mtim.tv_sec ^ (uint64_t)st.st_mtim.tv_nsec,
+                if (asprintf(&p->initrd, "%s/vm/initramfs-%s-%d-%" PRIx64 "-%" PRIx64 ".cpio", d->root_dir,
+                             strrchr(p->modules_dir, '/') + 1, VM_INITRAMFS_LAYOUT, (uint64_t)st.st_mtim.tv_sec ^ (uint64_t)st.st_mtim.tv_nsec,
                              (uint64_t)st.st_size) < 0)
                         return -ENOMEM;
                 p->build_initrd = true;
@@ -225,7 +245,10 @@ static int vm_prepare(Driver *d, const Spec *spec, BerthError *err)
         r = mkdir_p(vmdir, 0755);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot create %s: %s", vmdir, strerror(-r));
-        return container_driver_ops.prepare(d->inner, copy, err);
+        r = container_driver_ops.prepare(d->inner, copy, err);
+        if (r >= 0)
+                r = vm_restore_prepare(d, spec->name, err); /* armed by restore_arm (vm-snapshot.c) */
+        return r;
 }
 
 static int vm_write_config(Driver *d, const Spec *spec, const VmPlan *p, BerthError *err)
@@ -234,6 +257,8 @@ static int vm_write_config(Driver *d, const Spec *spec, const VmPlan *p, BerthEr
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *s = NULL, *images = NULL;
         json_t *j, *a;
+        NetAttach na = {};
+        char mac[18];
         VmLaunch l = {
                 .name = spec->name,
                 .accel = p->accel,
@@ -245,6 +270,17 @@ static int vm_write_config(Driver *d, const Spec *spec, const VmPlan *p, BerthEr
         };
         int r;
 
+        dfd = openat(d->workloads_fd, spec->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0)
+                return berth_error_set(err, -errno, "", "cannot open the workload directory: %m");
+        if (spec->network == NETWORK_BRIDGE) {
+                /* net.json was written by prepare(): a tap on the bridge (shim-vm-net.c) */
+                r = net_attach_read(dfd, &na);
+                if (r < 0)
+                        return berth_error_set(err, r, "spec.network.mode", "cannot read net.json: %s", strerror(-r));
+                l.tap = true;
+                l.mac = vm_net_mac(na.addr, mac);
+        }
         r = vm_qemu_argv(&l, &argv);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot build the QEMU command line: %s", strerror(-r));
@@ -261,13 +297,25 @@ static int vm_write_config(Driver *d, const Spec *spec, const VmPlan *p, BerthEr
                       (json_int_t)p->memory_bytes);
         if (!j)
                 return berth_error_set(err, -ENOMEM, "", "out of memory");
+        r = p->backend->configure(&(VmBackendConfig){ .root_dir = d->root_dir, .libvirt_uri = d->libvirt_uri }, &l, j,
+                                  err);
+        if (r < 0) {
+                json_decref(j);
+                return err && err->error ? r : berth_error_set(err, r, "", "out of memory");
+        }
+        if (l.tap && (json_object_set_new(j, "tap", json_true()) < 0 || json_object_set_new(j, "mac", json_string(mac)) < 0)) {
+                json_decref(j);
+                return berth_error_set(err, -ENOMEM, "", "out of memory");
+        }
+        r = vm_restore_config(d, dfd, j, err); /* a restore from a snapshot (vm-snapshot.c) */
+        if (r < 0) {
+                json_decref(j);
+                return r;
+        }
         s = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         if (!s)
                 return -ENOMEM;
-        dfd = openat(d->workloads_fd, spec->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (dfd < 0)
-                return berth_error_set(err, -errno, "", "cannot open the workload directory: %m");
         r = write_file_atomic_at(dfd, VM_CONFIG_FILE, s, strlen(s), 0600);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot write vm.json: %s", strerror(-r));
@@ -283,8 +331,8 @@ static int vm_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError 
         if (r >= 0)
                 r = vm_write_config(d, spec, &p, err);
         if (r >= 0)
-                wlog_info(spec->name, "starting a microVM: %" PRIu64 " vCPU, %" PRIu64 "Mi, accelerator %s", p.vcpus,
-                          p.memory_bytes >> 20, p.accel);
+                wlog_info(spec->name, "starting a microVM (%s): %" PRIu64 " vCPU, %" PRIu64 "Mi, accelerator %s",
+                          p.backend->name, p.vcpus, p.memory_bytes >> 20, p.accel);
         vm_plan_done(&p);
         if (r < 0)
                 return r;
@@ -310,19 +358,40 @@ static const char *vm_recorded_accel(Driver *d, const char *name)
         return ret;
 }
 
+/* The backend recorded in vm.json (libvirt backend), as a static string. */
+static const char *vm_recorded_backend(Driver *d, const char *name)
+{
+        _cleanup_close_ int dfd = -EBADF;
+        _cleanup_free_ char *s = NULL;
+        const VmBackendOps *b = NULL;
+        json_t *j;
+
+        dfd = openat(d->workloads_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (dfd < 0 || read_file_at(dfd, VM_CONFIG_FILE, 1024 * 1024, &s, NULL) < 0)
+                return NULL;
+        j = json_loads(s, 0, NULL);
+        b = vm_backend_find(json_string_value(json_object_get(j, "backend")));
+        json_decref(j);
+        return b ? b->name : NULL;
+}
+
 static int vm_start_finish(Driver *d, const Spec *spec, int notify_fd, DriverRun *ret, BerthError *err)
 {
         int r = container_driver_ops.start_finish(d->inner, spec, notify_fd, ret, err);
-        if (r >= 0)
+        if (r >= 0) {
                 ret->vm_accelerator = vm_recorded_accel(d, spec->name);
+                ret->vm_backend = vm_recorded_backend(d, spec->name);
+        }
         return r;
 }
 
 static int vm_adopt(Driver *d, const char *name, DriverRun *ret, DriverAdoptResult *ret_result)
 {
         int r = container_driver_ops.adopt(d->inner, name, ret, ret_result);
-        if (r >= 0 && *ret_result == DRIVER_ADOPT_RUNNING)
+        if (r >= 0 && *ret_result == DRIVER_ADOPT_RUNNING) {
                 ret->vm_accelerator = vm_recorded_accel(d, name);
+                ret->vm_backend = vm_recorded_backend(d, name);
+        }
         return r;
 }
 
@@ -486,7 +555,23 @@ static int vm_reset(Driver *d, const char *name)
 
 static int vm_remove(Driver *d, const char *name)
 {
-        return container_driver_ops.remove(d->inner, name);
+        /* the libvirt backend's embedded root, whatever backend the last run used */
+        int r = vm_backend_libvirt.remove(&(VmBackendConfig){ .root_dir = d->root_dir, .libvirt_uri = d->libvirt_uri },
+                                          name);
+        if (r < 0)
+                wlog_debug(name, "cannot remove the embedded libvirt root: %s", strerror(-r));
+        r = container_driver_ops.remove(d->inner, name);
+        if (r >= 0)
+                (void)vm_snapshot_gc(d); /* disk layers only this VM reached (vm-snapshot.c) */
+        return r;
+}
+
+/* exec: through berth-shim's exec socket onto the guest channel (vm-exec.c). */
+static int vm_exec(Driver *d, const char *name, const DriverRun *run, char **argv, int stdin_fd, int stdout_fd,
+                   int stderr_fd, int tty_fd, int *ret_pidfd, int *ret_status_fd, BerthError *err)
+{
+        return vm_exec_spawn(d->workloads_fd, name, run, argv, stdin_fd, stdout_fd, stderr_fd, tty_fd, ret_pidfd,
+                             ret_status_fd, err);
 }
 
 const DriverOps vm_driver_ops = {
@@ -505,4 +590,19 @@ const DriverOps vm_driver_ops = {
         .remove = vm_remove,
         .pause = vm_pause,
         .resume = vm_resume,
+        .exec = vm_exec,
+        .snapshot_begin = vm_snapshot_begin,
+        .snapshot_poll = vm_snapshot_poll,
+        .restore_arm = vm_restore_arm,
+        .snapshot_gc = vm_snapshot_gc,
 };
+
+const char *vm_driver_root(Driver *d)
+{
+        return d->root_dir;
+}
+
+int vm_driver_workloads_fd(Driver *d)
+{
+        return d->workloads_fd;
+}

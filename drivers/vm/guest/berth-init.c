@@ -6,7 +6,9 @@
  * port "berth.0", says HELLO, reads the CONFIG frame, mounts /dev/vda (ext4)
  * as the new root, runs the command with its env, working directory and
  * user, streams its stdout/stderr as frames, forwards SIGNAL frames to it,
- * reports EXIT and powers the machine off. Self-contained: libc only. */
+ * reports EXIT and powers the machine off. Self-contained: libc only.
+ * In bridge mode it configures eth0 first (init-net.c, also for NET frames
+ * at any time); while the command runs it serves exec sessions (init-exec.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "drivers/vm/guest/init.h"
 #include "drivers/vm/vm-proto.h"
 
 #define ARGS_MAX 1024
@@ -32,7 +35,7 @@
 
 static int port = -1;
 
-static void klog(const char *fmt, ...)
+void klog(const char *fmt, ...)
 {
         char buf[512];
         va_list ap;
@@ -96,7 +99,7 @@ static int read_all(int fd, void *p, size_t n)
         return 0;
 }
 
-static void send_frame(uint32_t type, const void *data, size_t len)
+void send_frame(uint32_t type, const void *data, size_t len)
 {
         VmFrameHeader h = { .type = type, .len = (uint32_t)len };
         char buf[sizeof(h) + 4096];
@@ -230,6 +233,7 @@ typedef struct Config {
         const char *hostname;
         uid_t uid;
         gid_t gid;
+        const char *net_mac, *net_addr, *net_gw, *resolv, *hosts; /* bridge network (init-net.c) */
 } Config;
 
 static int read_config(Config *c, char **ret_buf)
@@ -275,6 +279,16 @@ static int read_config(Config *c, char **ret_buf)
                         c->uid = (uid_t)strtoul(v, NULL, 10);
                 else if (strcmp(k, "gid") == 0)
                         c->gid = (gid_t)strtoul(v, NULL, 10);
+                else if (strcmp(k, "net.mac") == 0)
+                        c->net_mac = v;
+                else if (strcmp(k, "net.addr") == 0)
+                        c->net_addr = v;
+                else if (strcmp(k, "net.gw") == 0)
+                        c->net_gw = v;
+                else if (strcmp(k, "resolv") == 0)
+                        c->resolv = v;
+                else if (strcmp(k, "hosts") == 0)
+                        c->hosts = v;
         }
         *ret_buf = buf;
         return c->n_argv > 0 ? 0 : -EINVAL;
@@ -347,9 +361,10 @@ static pid_t run_command(Config *c, int out_w, int err_w, int ep_w)
         _exit(errno == ENOENT ? 127 : 126);
 }
 
+#define HBUF_SIZE (sizeof(VmFrameHeader) + VM_FRAME_MAX)
 static void handle_host_frames(int *buf_len, char *buf, pid_t child)
 {
-        ssize_t n = read(port, buf + *buf_len, 4096 - (size_t)*buf_len);
+        ssize_t n = read(port, buf + *buf_len, HBUF_SIZE - (size_t)*buf_len);
 
         if (n <= 0)
                 return;
@@ -357,7 +372,7 @@ static void handle_host_frames(int *buf_len, char *buf, pid_t child)
         while (*buf_len >= (int)sizeof(VmFrameHeader)) {
                 VmFrameHeader h;
                 memcpy(&h, buf, sizeof(h));
-                if (h.len > 4096 - sizeof(h)) {
+                if (h.len > HBUF_SIZE - sizeof(h)) {
                         *buf_len = 0; /* unexpected: drop */
                         return;
                 }
@@ -369,7 +384,12 @@ static void handle_host_frames(int *buf_len, char *buf, pid_t child)
                         /* the whole process group of the command */
                         if (kill(-child, sig) < 0)
                                 (void)kill(child, sig);
-                }
+                } else if (h.type == VM_FRAME_PING)
+                        send_frame(VM_FRAME_PONG, buf + sizeof(h), h.len > 64 ? 64 : h.len);
+                else if (h.type == VM_FRAME_NET)
+                        init_net_on_frame(buf + sizeof(h), h.len);
+                else if (h.type >= VM_FRAME_EXEC_START && h.type <= VM_FRAME_EXEC_RESIZE)
+                        init_exec_on_frame(h.type, buf + sizeof(h), h.len);
                 memmove(buf, buf + sizeof(h) + h.len, (size_t)*buf_len - sizeof(h) - h.len);
                 *buf_len -= (int)(sizeof(h) + h.len);
         }
@@ -377,7 +397,8 @@ static void handle_host_frames(int *buf_len, char *buf, pid_t child)
 
 int main(void)
 {
-        char dev[300], *cbuf = NULL, hbuf[4096];
+        static char hbuf[HBUF_SIZE];
+        char dev[300], *cbuf = NULL;
         int out[2], errp[2], ep[2], hlen = 0, r, status = 0;
         bool exited = false;
         Config c;
@@ -408,6 +429,12 @@ int main(void)
         mount_root();
         if (c.hostname)
                 (void)sethostname(c.hostname, strlen(c.hostname));
+        if (c.net_addr) {
+                char why[256];
+                if (init_net_configure(c.net_mac, c.net_addr, c.net_gw, why, sizeof(why)) < 0)
+                        fail(126, "bridge network: %s", why);
+                init_net_write_files(c.resolv, c.hosts);
+        }
 
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0)
                 fail(126, "pipe: %s", strerror(errno));
@@ -440,11 +467,12 @@ int main(void)
         int fds[2] = { out[0], errp[0] };
         long long drain_deadline = 0;
         for (;;) {
-                struct pollfd p[3] = {
+                struct pollfd p[3 + INIT_EXEC_POLL_MAX] = {
                         { .fd = fds[0], .events = POLLIN },
                         { .fd = fds[1], .events = POLLIN },
                         { .fd = port, .events = POLLIN },
                 };
+                size_t nx;
                 pid_t w;
 
                 while ((w = waitpid(-1, &r, WNOHANG)) > 0)
@@ -452,11 +480,14 @@ int main(void)
                                 status = r;
                                 exited = true;
                                 drain_deadline = now_ms() + 2000;
-                        }
+                        } else
+                                (void)init_exec_reaped(w, r);
                 if (exited && ((fds[0] < 0 && fds[1] < 0) || now_ms() > drain_deadline))
                         break;
-                if (poll(p, 3, 100) < 0 && errno != EINTR)
+                nx = init_exec_pollfds(p + 3, INIT_EXEC_POLL_MAX);
+                if (poll(p, 3 + nx, 100) < 0 && errno != EINTR)
                         break;
+                init_exec_dispatch(p + 3, nx);
                 for (int i = 0; i < 2; i++) {
                         char buf[4096];
                         ssize_t n;

@@ -152,6 +152,17 @@ static void test_errors(void)
         expect_error("root:\n", "root", "required");
         expect_error("- a\n- b\n", "", "mapping");
         expect_error("root: \"/x\n", "", "YAML error");
+        /* the VM driver's libvirt backend (docs/VM.md) */
+        expect_error("vm:\n  backend: xen\n", "vm.backend", "not microvm or libvirt");
+        expect_error("vm:\n  libvirtUri: http://x\n", "vm.libvirtUri", "libvirt QEMU URI");
+        {
+                Config v;
+                BerthError verr = {};
+                CHECK(config_init(&v) == 0);
+                CHECK(parse(&v, "vm:\n  backend: libvirt\n  libvirtUri: qemu:///system\n", &verr) == 0);
+                CHECK(streq_ptr(v.vm_backend, "libvirt") && streq_ptr(v.vm_libvirt_uri, "qemu:///system"));
+                config_done(&v);
+        }
 
         Config c;
         BerthError err = {};
