@@ -80,6 +80,7 @@ static void watch_dispatch_events(Manager *m, ApiWatch *x)
                                 .type = evs[i].type,
                                 .workload = evs[i].workload,
                                 .message = evs[i].message,
+                                .caller = evs[i].caller,
                         };
                         x->last_id = evs[i].id;
                         x->event_cb(x->userdata, &ev, 0);
@@ -161,7 +162,7 @@ void manager_watches_workload_removed(Manager *m, MWorkload *w)
         manager_dispatch_schedule(m);
 }
 
-static int backend_create(void *backend, Spec *spec, const Workload **ret, BerthError *err)
+static int backend_create2(void *backend, Spec *spec, bool start, const Workload **ret, BerthError *err)
 {
         Manager *m = backend;
         MWorkload *w;
@@ -169,11 +170,16 @@ static int backend_create(void *backend, Spec *spec, const Workload **ret, Berth
 
         if (!m->ready)
                 return berth_error_set(err, -ESHUTDOWN, "", "berthd is not ready");
-        r = manager_workload_create(m, spec, &w, err);
+        r = manager_workload_create2(m, spec, start, &w, err);
         if (r < 0)
                 return r;
         *ret = &w->pub;
         return 0;
+}
+
+static int backend_create(void *backend, Spec *spec, const Workload **ret, BerthError *err)
+{
+        return backend_create2(backend, spec, true, ret, err);
 }
 
 static int backend_get(void *backend, const char *name, const Workload **ret, BerthError *err)
@@ -347,6 +353,13 @@ static int backend_log_dir(void *backend, const char *name, int *ret_dirfd, Bert
         return 0;
 }
 
+static void backend_set_caller(void *backend, const char *caller)
+{
+        Manager *m = backend;
+
+        m->caller = caller;
+}
+
 const ApiBackendOps manager_backend_ops = {
         .create = backend_create,
         .get = backend_get,
@@ -372,4 +385,11 @@ const ApiBackendOps manager_backend_ops = {
         .system_df = manager_backend_system_df,
         .image_job = manager_backend_image_job,
         .image_job_cancel = manager_backend_image_job_cancel,
+        .vm_snapshot_create = manager_backend_vm_snapshot_create,
+        .vm_snapshot_list = manager_backend_vm_snapshot_list,
+        .vm_snapshot_get = manager_backend_vm_snapshot_get,
+        .vm_snapshot_remove = manager_backend_vm_snapshot_remove,
+        .vm_snapshot_restore = manager_backend_vm_snapshot_restore,
+        .set_caller = backend_set_caller,
+        .create2 = backend_create2,
 };

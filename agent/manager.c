@@ -102,6 +102,7 @@ static MWorkload *mworkload_free(MWorkload *w)
         while (w->remove_requests) {
                 RemoveRequest *r = w->remove_requests;
                 w->remove_requests = r->next;
+                free(r->caller);
                 free(r);
         }
         manager_health_free(w);
@@ -115,6 +116,12 @@ static MWorkload *mworkload_free(MWorkload *w)
 bool manager_workload_is_active(const MWorkload *w)
 {
         return w->notify_fd >= 0 || w->pidfd_source;
+}
+
+bool manager_workload_is_created(const MWorkload *w)
+{
+        return w->pub.status.state == WORKLOAD_CREATED && !w->desired_running && !w->removing &&
+               !manager_workload_is_active(w);
 }
 
 static const char *wname(const MWorkload *w)
@@ -161,10 +168,11 @@ int manager_emit(Manager *m, const char *type, const char *workload, const char 
         uint64_t id;
         int r;
 
-        r = state_event_append(m->state, now_usec(CLOCK_REALTIME), type, workload, message, &id);
+        r = state_event_append_caller(m->state, now_usec(CLOCK_REALTIME), type, workload, message, m->caller, &id);
         if (r < 0)
                 return log_error_errno(r, "cannot record event %s: %m", type);
-        wlog_event(workload, type, "event %s%s%s", type, message ? ": " : "", strempty(message));
+        wlog_event(workload, type, "event %s%s%s%s%s", type, message ? ": " : "", strempty(message),
+                   m->caller ? " by " : "", strempty(m->caller));
         for (ApiWatch *x = m->watches; x; x = x->next)
                 if (x->is_events && !x->finished && !x->cancelled)
                         x->pending = true;
@@ -387,6 +395,7 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         st->state = WORKLOAD_RUNNING;
         st->pid = run.pid;
         st->vm_accelerator = run.vm_accelerator;
+        st->vm_backend = run.vm_backend;
         st->started_at = run.started_at ?: now_usec(CLOCK_REALTIME);
         manager_persist(w);
         CRASH_POINT("start.after-running");
@@ -427,6 +436,7 @@ static int workload_start_run(MWorkload *w, BerthError *err)
         }
         w->stop_pending = false;
         status_clear_run(st);
+        st->vm_accelerator = st->vm_backend = NULL; /* the new run's, once it runs */
         st->state = WORKLOAD_CREATED;
         manager_persist(w);
         CRASH_POINT("start.before-spawn");
@@ -518,6 +528,11 @@ static void manager_error_disk_full(BerthError *err, int r)
 
 int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError *err)
 {
+        return manager_workload_create2(m, spec, true, ret, err);
+}
+
+int manager_workload_create2(Manager *m, Spec *spec, bool start, MWorkload **ret, BerthError *err)
+{
         const DriverOps *ops = spec->isolation == ISOLATION_VM ? &vm_driver_ops : &container_driver_ops;
         Driver *drv = spec->isolation == ISOLATION_VM ? m->vm : m->container;
         _cleanup_free_ char *json = NULL;
@@ -536,7 +551,7 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
                 return r;
         if (spec->network_default) {
                 /* Bridge when the daemon has a bridge; the stored spec names the mode. */
-                spec->network = m->net && spec->isolation == ISOLATION_CONTAINER ? NETWORK_BRIDGE : NETWORK_NONE;
+                spec->network = m->net ? NETWORK_BRIDGE : NETWORK_NONE; /* containers and VMs alike */
                 spec->network_default = false;
         }
         if (spec->image) {
@@ -579,16 +594,33 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
         w->spec_json = TAKE_PTR(json);
         w->pub.spec = spec;
         w->driver = drv;
-        w->desired_running = true;
+        w->desired_running = start;
         w->pub.status.state = WORKLOAD_CREATED;
         w->pub.status.created_at = now_usec(CLOCK_REALTIME);
         workload_net_refresh(w);
+        if (!start) {
+                /* Create-only: booked now, like a pod that is scheduled but
+                 * not started; the booking is held until the run that start
+                 * makes ends, or until removal (docs/SCHEDULER.md). */
+                r = manager_sched_admit(w, err);
+                if (r < 0) {
+                        (void)ops->remove(drv, spec->name);
+                        if (spec->image)
+                                manager_image_workload_release(m, spec->name);
+                        w->spec = NULL; /* the caller keeps the spec on failure */
+                        mworkload_free(w);
+                        return r;
+                }
+        }
 
-        /* The record and its "created" event are durable before anything runs. */
+        /* The record and its "created" event are durable before anything runs
+         * (and, create-only, before the answer). desired_state "stopped" with
+         * state "created" is a workload created without a start: a restart
+         * keeps it created; "running" is a start to carry out. */
         StateWorkload sw = {
                 .name = spec->name,
                 .spec_json = w->spec_json,
-                .desired_running = true,
+                .desired_running = start,
                 .status = w->pub.status,
         };
         r = state_begin(m->state);
@@ -603,6 +635,7 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
                 r = manager_add(m, w);
         if (r < 0) {
                 state_rollback(m->state);
+                manager_sched_release(w); /* create-only: the booking goes back */
                 (void)ops->remove(drv, spec->name);
                 if (spec->image)
                         manager_image_workload_release(m, spec->name);
@@ -615,7 +648,10 @@ int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError 
                 return r == -EEXIST ? -EEXIST : r;
         }
 
-        (void)workload_start_run(w, NULL);
+        if (start)
+                (void)workload_start_run(w, NULL);
+        else
+                wlog_info(spec->name, "created, not started");
         *ret = w;
         return 0;
 }
@@ -626,10 +662,16 @@ int manager_workload_start(MWorkload *w, BerthError *err)
                 return berth_error_set(err, -EBUSY, "", "workload \"%s\" is being removed", wname(w));
         if (manager_workload_is_active(w))
                 return berth_error_set(err, -EBUSY, "", "workload \"%s\" is already running", wname(w));
+        bool was = w->desired_running;
+        int r;
+
         w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
         w->desired_running = true;
         w->backoff_step = 0;
-        return workload_start_run(w, err);
+        r = workload_start_run(w, err);
+        if (r < 0)
+                w->desired_running = was; /* refused by admission: nothing changed (a created one stays so) */
+        return r;
 }
 
 int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err)
@@ -688,6 +730,10 @@ int manager_workload_remove(MWorkload *w, bool force, ApiRemoveCallback done, vo
                 return berth_error_set(err, -ENOMEM, "", "out of memory");
         req->done = done;
         req->userdata = userdata;
+        if (w->manager->caller && !(req->caller = strdup(w->manager->caller))) {
+                free(req);
+                return berth_error_set(err, -ENOMEM, "", "out of memory");
+        }
         req->next = w->remove_requests;
         w->remove_requests = req;
         if (w->removing)
@@ -727,12 +773,22 @@ static void workload_finish_removal(Manager *m, MWorkload *w)
                         r = 0;
                 CRASH_POINT("delete.after-db-delete");
         }
+        if (r >= 0)
+                manager_sched_release(w); /* a created workload held its booking */
         reqs = TAKE_PTR(w->remove_requests);
         w->removing = false;
         if (r < 0)
                 wlog_error_errno(wname(w), r, "removal failed: %m");
         else {
+                /* The removal completes later: name who asked for it (the first request). */
+                const char *saved = m->caller;
+                RemoveRequest *first = reqs;
+                while (first && first->next)
+                        first = first->next;
+                if (!m->caller && first)
+                        m->caller = first->caller;
                 manager_emit(m, "removed", wname(w), NULL);
+                m->caller = saved;
                 manager_watches_workload_removed(m, w);
                 manager_drop(m, w);
                 mworkload_free(w);
@@ -742,6 +798,7 @@ static void workload_finish_removal(Manager *m, MWorkload *w)
                 reqs = q->next;
                 if (q->done)
                         q->done(q->userdata, r < 0 ? r : 0);
+                free(q->caller);
                 free(q);
         }
 }
@@ -828,6 +885,8 @@ int manager_new(sd_event *event, const Config *config, State *state, const char 
         dc.vm_guest_dir = config->vm_guest_dir;
         dc.vm_accelerator = config->vm_accelerator;
         dc.vm_user = config->vm_user;
+        dc.vm_backend = config->vm_backend;
+        dc.vm_libvirt_uri = config->vm_libvirt_uri;
         r = vm_driver_ops.new(&dc, &m->vm);
         if (r < 0)
                 log_warning_errno(r, "cannot set up the vm driver, isolation vm is unavailable: %m");
@@ -864,6 +923,7 @@ Manager *manager_free(Manager *m)
         if (m->vm)
                 vm_driver_ops.free(m->vm);
         net_free(m->net);
+        manager_vm_snapshot_free(m);
         manager_images_free(m);
         free(m->shim_path);
         sd_event_unref(m->event);
@@ -898,6 +958,7 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
                 }
                 w->pub.status.pid = run.pid;
                 w->pub.status.vm_accelerator = run.vm_accelerator;
+                w->pub.status.vm_backend = run.vm_backend;
                 if (run.started_at)
                         w->pub.status.started_at = run.started_at;
                 manager_persist(w);
@@ -1022,6 +1083,8 @@ int manager_start(Manager *m)
         }
         /* Resources of creates and removals that a crash cut short, with no record. */
         (void)manager_orphans_remove(m);
+        manager_images_recover(m); /* the same for the image store (manager-images.c) */
+        manager_vm_snapshot_recover(m); /* and for VM snapshots (manager-vm-snapshot.c) */
         /* The ledger from what is recorded and found running (manager-sched.c). */
         (void)manager_sched_rebuild(m);
         manager_emit(m, "daemon-started", NULL, NULL);

@@ -41,6 +41,7 @@ struct ApiWatch {
 typedef struct RemoveRequest {
         ApiRemoveCallback done;
         void *userdata;
+        char *caller;            /* API caller that asked (events name it), NULL = the daemon */
         struct RemoveRequest *next;
 } RemoveRequest;
 
@@ -85,6 +86,8 @@ struct Manager {
         size_t n_workloads;
 
         ApiWatch *watches;
+        const char *caller;               /* API caller of the operation in progress (ApiBackendOps.set_caller):
+                                           * events recorded meanwhile name it; NULL = the daemon itself */
         sd_event_source *dispatch_source; /* defer: delivers watch callbacks */
         unsigned dispatching;
 
@@ -95,6 +98,7 @@ struct Manager {
         sd_event_source *health_timer;    /* manager-health.c: drives every workload's probes */
         struct ManagerImages *images;     /* manager-images.c: image store and jobs; NULL until used */
         struct ManagerSched *sched;       /* manager-sched.c: the resource ledger; NULL = admit all */
+        struct ManagerVmSnap *vmsnap;     /* manager-vm-snapshot.c: snapshots in progress; NULL until used */
 };
 
 extern const ApiBackendOps manager_backend_ops;
@@ -112,11 +116,15 @@ MWorkload *manager_find(Manager *m, const char *name);
 int manager_emit(Manager *m, const char *type, const char *workload, const char *message);
 int manager_persist(MWorkload *w);
 int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError *err);
+/* start false: create-only (POST /v1/workloads?start=false): recorded, booked
+ * with the scheduler and prepared, left in state created until a start. */
+int manager_workload_create2(Manager *m, Spec *spec, bool start, MWorkload **ret, BerthError *err);
 int manager_workload_start(MWorkload *w, BerthError *err);
 int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err);
 int manager_workload_kill(MWorkload *w, int signo, BerthError *err);
 int manager_workload_remove(MWorkload *w, bool force, ApiRemoveCallback done, void *userdata, BerthError *err);
 bool manager_workload_is_active(const MWorkload *w); /* start pending, running or paused */
+bool manager_workload_is_created(const MWorkload *w); /* created, no start asked: holds its booking */
 void manager_dispatch_schedule(Manager *m);
 int manager_dispatch_handler(sd_event_source *s, void *userdata);
 void manager_watches_workload_exited(Manager *m, MWorkload *w);
@@ -134,6 +142,8 @@ int manager_image_workload_prepare(Manager *m, Spec *spec, BerthError *err);
 int manager_image_workload_mount(Manager *m, Spec *spec);
 void manager_image_workload_release(Manager *m, const char *name);
 void manager_images_free(Manager *m);
+/* At start: runs the image store's crash recovery when a store exists. */
+void manager_images_recover(Manager *m);
 int manager_backend_image_list(void *backend, json_t **ret, BerthError *err);
 int manager_backend_image_inspect(void *backend, const char *ref, json_t **ret, BerthError *err);
 int manager_backend_image_remove(void *backend, const char *ref, json_t **ret, BerthError *err);
@@ -142,9 +152,24 @@ int manager_backend_image_job(void *backend, const ApiImageJob *job, ApiImageJob
                               ApiImageWatch **ret, BerthError *err);
 void manager_backend_image_job_cancel(void *backend, ApiImageWatch *watch);
 
+/* manager-vm-snapshot.c: VM snapshot, restore, clone (docs/VM.md "Snapshots") */
+int manager_backend_vm_snapshot_create(void *backend, const char *workload, const char *id,
+                                       ApiVmSnapshotCallback done, void *userdata, BerthError *err);
+int manager_backend_vm_snapshot_list(void *backend, json_t **ret, BerthError *err);
+int manager_backend_vm_snapshot_get(void *backend, const char *id, json_t **ret, BerthError *err);
+int manager_backend_vm_snapshot_remove(void *backend, const char *id, BerthError *err);
+int manager_backend_vm_snapshot_restore(void *backend, const char *id, const char *name, const Workload **ret,
+                                        BerthError *err);
+/* Startup: drops interrupted snapshot operations, collects unused disk layers. */
+void manager_vm_snapshot_recover(Manager *m);
+/* Fails the snapshots in progress (their callbacks run) and frees the state. */
+void manager_vm_snapshot_free(Manager *m);
+
 /* manager-sched.c: the node resource scheduler's glue (docs/SCHEDULER.md).
- * Admission happens when a run starts (create, start, restart) and on resize;
- * the booking is released when the run ends. */
+ * Admission happens when a run starts (create, start, restart), at a
+ * create-only create (the created workload holds its booking until its run
+ * ends or it is removed) and on resize; the booking is released when the run
+ * ends. */
 int manager_sched_new(Manager *m);
 void manager_sched_free(Manager *m);
 /* Books the workloads found running at daemon start (after adoption). */

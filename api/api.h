@@ -27,6 +27,8 @@ typedef struct BerthEvent {
                                * stopping, killed, restarting, removed, adopted, daemon-started, ... */
         const char *workload; /* NULL for node events */
         const char *message;  /* NULL or human detail */
+        const char *caller;   /* NULL, or the API caller that caused it: "uid=0 gid=0 pid=123" (unix
+                               * socket, SO_PEERCRED) or "cert:CN=..." (TCP, mutual TLS) */
 } BerthEvent;
 
 typedef struct ApiNode {
@@ -69,6 +71,7 @@ typedef struct ApiPlacement {
         int32_t priority;
         uint64_t cpu_millis;         /* what the ledger books (VM: with the VMM overhead) */
         uint64_t memory_bytes;
+        const char *vcpu_pins;       /* VM on an exclusive set: "0=1,1=2" (vCPU=CPU); NULL otherwise */
 } ApiPlacement;
 
 /* POST /v1/workloads?dryRun=1: what admission would decide, nothing done. */
@@ -115,6 +118,9 @@ typedef struct ApiImageJob {
 
 typedef struct ApiImageWatch ApiImageWatch; /* backend-defined */
 typedef void (*ApiImageJobCallback)(void *userdata, const json_t *obj, bool final);
+
+/* VM snapshot creation finished (doc: new reference, NULL on failure with err set). */
+typedef void (*ApiVmSnapshotCallback)(void *userdata, json_t *doc, const BerthError *err);
 
 typedef struct ApiBackendOps {
         /* Creates and starts. Returns after the record is durable. Takes
@@ -176,6 +182,32 @@ typedef struct ApiBackendOps {
          * without side effects, for POST /v1/workloads?dryRun=1. The result
          * borrows backend memory until control returns to the event loop. */
         int (*admit_dry_run)(void *backend, const Spec *spec, ApiAdmission *ret, BerthError *err);
+
+        /* Who calls the operations that follow (additive, NULL = not recorded): the adapters set it
+         * around each request (api_core_caller_begin/end), the backend names it in the events it
+         * records meanwhile. caller is borrowed until the next call; NULL ends the request. */
+        void (*set_caller)(void *backend, const char *caller);
+
+        /* VM snapshots (docs/API.md "VM snapshots"; additive, NULL = 501).
+         * Documents are the JSON shapes of docs/API.md (new references). */
+        /* Snapshots a running or paused microVM into a new snapshot `id`
+         * (NULL = generated). done() is always called later, exactly once:
+         * with the snapshot document once it is complete and durable, or
+         * with doc NULL and err set. */
+        int (*vm_snapshot_create)(void *backend, const char *workload, const char *id, ApiVmSnapshotCallback done,
+                                  void *userdata, BerthError *err);
+        int (*vm_snapshot_list)(void *backend, json_t **ret, BerthError *err);
+        int (*vm_snapshot_get)(void *backend, const char *id, json_t **ret, BerthError *err);
+        int (*vm_snapshot_remove)(void *backend, const char *id, BerthError *err);
+        /* A new workload `name` restored from snapshot `id`: created and
+         * started like POST /v1/workloads (durable before it returns). */
+        int (*vm_snapshot_restore)(void *backend, const char *id, const char *name, const Workload **ret,
+                                   BerthError *err);
+
+        /* create with a choice (additive, NULL = only create): start false records the
+         * workload (durable before it returns), books it with the scheduler, prepares it
+         * and leaves it in state created until start(), for POST /v1/workloads?start=false. */
+        int (*create2)(void *backend, Spec *spec, bool start, const Workload **ret, BerthError *err);
 } ApiBackendOps;
 
 typedef struct ApiBackend {

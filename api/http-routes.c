@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Routes of docs/API.md: decode the URL and query, call the API core, encode. */
 #include "api/http-internal.h"
+#include "api/http-vm-snapshot.h"
 #include "lib/log.h"
 
 typedef enum Route {
@@ -34,7 +35,7 @@ static const char *const kill_params[] = { "signal", NULL };
 static const char *const delete_params[] = { "force", NULL };
 static const char *const logs_params[] = { "tail", "follow", "timestamps", "format", NULL };
 static const char *const events_params[] = { "since", "workload", "follow", NULL };
-static const char *const workloads_params[] = { "dryRun", NULL }; /* POST only; GET ignores it */
+static const char *const workloads_params[] = { "dryRun", "start", NULL }; /* POST only; GET ignores them */
 
 static const RouteInfo routes[_ROUTE_MAX] = {
         [ROUTE_HEALTHZ] = { "GET", no_params },      [ROUTE_READYZ] = { "GET", no_params },
@@ -301,7 +302,7 @@ static enum MHD_Result handle_metrics(HttpRequest *req)
         return result(http_queue_text(req, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len));
 }
 
-enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url)
+static enum MHD_Result route_dispatch(HttpRequest *req, const char *method, const char *url)
 {
         ApiCore *c = &req->http->core;
         char name[SPEC_NAME_MAX + 2];
@@ -313,10 +314,8 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
 
         if (http_images_match(url))
                 return http_images_route(req, method, url);
-        /* TCP listener: mutual TLS and roles before anything else (api/tls-http.c). */
-        r = http_tls_authorize(req, streq(url, "/healthz"), !streq(method, "GET") && !streq(method, "HEAD"));
-        if (r != 0)
-                return result(r > 0 ? 0 : r);
+        if (http_vm_snapshot_match(url)) /* VM snapshots (api/http-vm-snapshot.c) */
+                return http_vm_snapshot_route(req, method, url);
 
         route = route_parse(url, name, sizeof(name));
         if (route < 0)
@@ -359,8 +358,8 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
                         if (r > 0)
                                 return result(http_queue_json(req, MHD_HTTP_OK, api_admission_to_json(&adm)));
                 }
-                r = api_core_create_as(c, req->http->tls ? &req->caller : NULL, req->body, req->body_len, &w,
-                                       &err);
+                r = api_core_create2(c, req->http->tls ? &req->caller : NULL, arg(req, "start"), req->body,
+                                     req->body_len, &w, &err);
                 if (r >= 0)
                         wlog_info(w->spec->name, "created through the API");
                 return handle_workload_result(req, r, MHD_HTTP_CREATED, w, &err);
@@ -397,4 +396,28 @@ enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url
         default:
                 return MHD_NO;
         }
+}
+
+enum MHD_Result http_route(HttpRequest *req, const char *method, const char *url)
+{
+        enum MHD_Result q;
+        int r;
+
+        /* TCP listener: mutual TLS and roles before anything else, image routes
+         * included (api/tls-http.c). The unix socket: the caller is whoever
+         * SO_PEERCRED names (docs/SECURITY.md). */
+        r = http_tls_authorize(req, streq(url, "/healthz"), !streq(method, "GET") && !streq(method, "HEAD"));
+        if (r != 0)
+                return result(r > 0 ? 0 : r);
+        if (!req->http->tls) {
+                const union MHD_ConnectionInfo *ci =
+                        MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                if (ci)
+                        (void)api_caller_from_peercred(ci->connect_fd, &req->caller);
+        }
+        /* Events recorded while the request is served name its caller. */
+        api_core_caller_begin(&req->http->core, &req->caller);
+        q = route_dispatch(req, method, url);
+        api_core_caller_end(&req->http->core);
+        return q;
 }

@@ -6,6 +6,7 @@
 static const Verb verbs[] = {
     {"apply", "create a workload from a YAML or JSON file", verb_apply},
     {"run", "create and start a workload from flags", verb_run},
+    {"create", "create a workload without starting it (flags or -f FILE)", verb_create},
     {"ls", "list workloads", verb_ls},
     {"inspect", "show one workload", verb_inspect},
     {"logs", "print a workload's output", verb_logs},
@@ -23,6 +24,7 @@ static const Verb verbs[] = {
     {"image", "import, pull, list, inspect and remove images", verb_image},
     {"commit", "store a workload's changes as a new image", verb_commit},
     {"system", "store usage (system df)", verb_system},
+    {"vm", "snapshot, restore and clone microVMs", verb_vm},
 };
 
 static void help(void)

@@ -68,6 +68,15 @@ int verb_exec(Berthctl *ctx, int argc, char **argv);
 int verb_image(Berthctl *ctx, int argc, char **argv);
 int verb_commit(Berthctl *ctx, int argc, char **argv);
 int verb_system(Berthctl *ctx, int argc, char **argv);
+/* cli/verb-vm.c */
+int verb_vm(Berthctl *ctx, int argc, char **argv);
+/* cli/verb-create.c */
+int verb_create(Berthctl *ctx, int argc, char **argv);
+/* cli/verb-run.c: apply's document reader, shared with create -f. Reads FILE
+ * ('-' = stdin), JSON or YAML, validates it locally (errors printed, naming
+ * the field); EXIT_OK with the document and its parsed spec, else an exit code. */
+struct Spec;
+int apply_read_document(const char *file, json_t **ret_doc, struct Spec **ret_spec);
 
 /* cli/common.c */
 

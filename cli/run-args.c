@@ -26,6 +26,7 @@ const char run_help[] =
     "  --restart Never|OnFailure|Always   restart policy (default Never)\n"
     "  --label KEY=VALUE      label (repeatable)\n"
     "  --vm                   run in a microVM (isolation: vm)\n"
+    "  --vm-backend microvm|libvirt  the VM backend (implies --vm; default: berthd's vm.backend)\n"
     "  --rm                   remove the workload after it exited (not with -d)\n"
     "  -d, --detach           print the name and return once it is created\n"
     "  --dry-run              ask berthd's scheduler what it would decide; print the document\n"
@@ -46,6 +47,7 @@ void run_options_done(RunOptions *o)
 {
         json_decref(o->doc);
         free(o->name);
+        free(o->file);
         *o = (RunOptions){};
 }
 
@@ -155,6 +157,7 @@ enum {
         ARG_RM,
         ARG_DRY_RUN,
         ARG_PUBLISH,
+        ARG_VM_BACKEND,
 };
 
 /* spec.network, created on first use so --network and --publish combine in any order. */
@@ -169,9 +172,9 @@ static json_t *spec_network_object(json_t *spec)
         return net;
 }
 
-static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json_t *spec, json_t *resources,
-                       json_t *env, json_t *labels, bool *have_rootfs, bool *have_image,
-                       const char **restart)
+static int parse_flags(Berthctl *ctx, int argc, char **argv, const char *help, bool allow_file,
+                       RunOptions *o, json_t *spec, json_t *resources, json_t *env, json_t *labels,
+                       bool *have_rootfs, bool *have_image, const char **restart)
 {
         static const struct option options[] = {
             {"name", required_argument, NULL, ARG_NAME},
@@ -186,19 +189,25 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
             {"restart", required_argument, NULL, ARG_RESTART},
             {"label", required_argument, NULL, ARG_LABEL},
             {"vm", no_argument, NULL, ARG_VM},
+            {"vm-backend", required_argument, NULL, ARG_VM_BACKEND},
             {"rm", no_argument, NULL, ARG_RM},
             {"detach", no_argument, NULL, 'd'},
             {"dry-run", no_argument, NULL, ARG_DRY_RUN},
             {"publish", required_argument, NULL, 'p'},
             VERB_COMMON_OPTIONS,
+            {"filename", required_argument, NULL, 'f'}, /* create only: the last entry */
             {},
         };
+        struct option table[ELEMENTSOF(options)];
         int c, r, code;
 
+        memcpy(table, options, sizeof(table));
+        if (!allow_file)
+                table[ELEMENTSOF(table) - 2] = (struct option){};
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "+:dhp:", options, NULL)) >= 0) {
-                if (verb_common_option(ctx, c, run_help, &code)) {
+        while ((c = getopt_long(argc, argv, allow_file ? "+:dhp:f:" : "+:dhp:", table, NULL)) >= 0) {
+                if (verb_common_option(ctx, c, help, &code)) {
                         if (code >= 0)
                                 return RUN_ARGS_HELP;
                         continue;
@@ -321,6 +330,19 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
                 case ARG_VM:
                         json_object_set_new(spec, "isolation", json_string("vm"));
                         break;
+                case ARG_VM_BACKEND: {
+                        json_t *vm = json_object_get(spec, "vm");
+
+                        if (!streq(optarg, "microvm") && !streq(optarg, "libvirt"))
+                                return usage_error(ctx, "--vm-backend: \"%s\" is not microvm or libvirt", optarg);
+                        if (!vm) {
+                                vm = json_object();
+                                json_object_set_new(spec, "vm", vm);
+                        }
+                        json_object_set_new(vm, "backend", json_string(optarg));
+                        json_object_set_new(spec, "isolation", json_string("vm"));
+                        break;
+                }
                 case ARG_RM:
                         o->remove = true;
                         break;
@@ -330,6 +352,12 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
                 case ARG_DRY_RUN:
                         o->dry_run = true;
                         break;
+                case 'f':
+                        free(o->file);
+                        o->file = strdup(optarg);
+                        if (!o->file)
+                                return -ENOMEM;
+                        break;
                 default:
                         return usage_getopt_error(ctx, c, argv);
                 }
@@ -338,6 +366,11 @@ static int parse_flags(Berthctl *ctx, int argc, char **argv, RunOptions *o, json
 }
 
 int run_parse_args(Berthctl *ctx, int argc, char **argv, RunOptions *ret)
+{
+        return run_parse_args_as(ctx, argc, argv, run_help, false, ret);
+}
+
+int run_parse_args_as(Berthctl *ctx, int argc, char **argv, const char *help, bool create, RunOptions *ret)
 {
         _cleanup_(json_decrefp) json_t *spec = json_object(), *resources = json_object(),
                                        *env = json_object(), *labels = json_object(),
@@ -353,11 +386,27 @@ int run_parse_args(Berthctl *ctx, int argc, char **argv, RunOptions *ret)
         /* Keep the document in the order docs/API.md shows it. */
         json_object_set_new(spec, "isolation", json_string("container"));
 
-        r = parse_flags(ctx, argc, argv, &o, spec, resources, env, labels, &have_rootfs, &have_image,
-                        &restart);
+        r = parse_flags(ctx, argc, argv, help, create, &o, spec, resources, env, labels, &have_rootfs,
+                        &have_image, &restart);
         if (r != 0) {
                 run_options_done(&o);
                 return r;
+        }
+        if (create && (o.remove || o.detach || o.dry_run)) {
+                run_options_done(&o);
+                return usage_error(ctx, "%s is a flag of run, not of create",
+                                   o.remove ? "--rm" : o.detach ? "--detach" : "--dry-run");
+        }
+        if (o.file) {
+                /* create -f FILE: the document is the whole workload */
+                if (optind < argc || json_object_size(spec) > 1 || json_object_size(resources) > 0 ||
+                    json_object_size(env) > 0 || json_object_size(labels) > 0 || restart || o.name) {
+                        run_options_done(&o);
+                        return usage_error(
+                            ctx, "-f FILE cannot be combined with other workload flags or a COMMAND");
+                }
+                *ret = o;
+                return 0;
         }
         for (int i = optind; i < argc; i++)
                 if (json_array_append_new(command, json_string(argv[i])) < 0) {

@@ -13,6 +13,7 @@ typedef struct RunOptions {
         bool detach;
         bool remove; /* --rm */
         bool dry_run;
+        char *file;  /* create -f FILE (doc is then NULL), owned */
 } RunOptions;
 
 void run_options_done(RunOptions *o);
@@ -22,6 +23,9 @@ void run_options_done(RunOptions *o);
  * signalled as RUN_ARGS_HELP). */
 #define RUN_ARGS_HELP 1000
 int run_parse_args(Berthctl *ctx, int argc, char **argv, RunOptions *ret);
+/* The same for another verb with help as its --help text; create: -f FILE is
+ * accepted (alone: *ret has file set and no doc) and --rm, -d, --dry-run are not. */
+int run_parse_args_as(Berthctl *ctx, int argc, char **argv, const char *help, bool create, RunOptions *ret);
 
 extern const char run_help[];
 

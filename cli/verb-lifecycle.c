@@ -150,7 +150,7 @@ int verb_stop(Berthctl *ctx, int argc, char **argv)
 
 static const char start_help[] = "Usage: berthctl start NAME\n"
                                  "\n"
-                                 "Start a created or exited workload again, and print its name.\n"
+                                 "Start a created (berthctl create) or exited workload; print its name.\n"
                                  "\n"
                                  "Flags:\n"
                                  "  --socket PATH          berthd socket\n"

@@ -202,40 +202,18 @@ static int read_document(const char *path, char **ret, size_t *ret_len)
         return read_fd(fd, SPEC_BODY_MAX, ret, ret_len);
 }
 
-int verb_apply(Berthctl *ctx, int argc, char **argv)
+/* Reads FILE ('-' = stdin), JSON or YAML, and validates it locally (errors
+ * name the field, printed). Returns EXIT_OK with the document and its spec. */
+int apply_read_document(const char *file, json_t **ret_doc, Spec **ret_spec)
 {
-        static const struct option options[] = {
-            {"filename", required_argument, NULL, 'f'},
-            VERB_COMMON_OPTIONS,
-            {},
-        };
-        _cleanup_(client_freep) Client *c = NULL;
         _cleanup_(json_decrefp) json_t *doc = NULL;
         _cleanup_(spec_freep) Spec *spec = NULL;
         _cleanup_free_ char *buf = NULL;
-        const char *file = NULL, *p;
+        const char *p;
         BerthError err = {};
         char msg[1100];
         size_t len = 0;
-        int ch, r, code;
-
-        optind = 0;
-        opterr = 0;
-        while ((ch = getopt_long(argc, argv, ":f:h", options, NULL)) >= 0) {
-                if (verb_common_option(ctx, ch, apply_help, &code)) {
-                        if (code >= 0)
-                                return code;
-                        continue;
-                }
-                if (ch == 'f')
-                        file = optarg;
-                else
-                        return usage_getopt_error(ctx, ch, argv);
-        }
-        if (optind < argc)
-                return usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
-        if (!file)
-                return usage_error(ctx, "missing -f FILE");
+        int r;
 
         r = read_document(file, &buf, &len);
         if (r == -EFBIG) {
@@ -271,6 +249,45 @@ int verb_apply(Berthctl *ctx, int argc, char **argv)
                 fprintf(stderr, "berthctl: %s\n", berth_error_format(&err, msg, sizeof(msg)));
                 return EXIT_DAEMON_ERROR;
         }
+        *ret_doc = TAKE_PTR(doc);
+        *ret_spec = TAKE_PTR(spec);
+        return EXIT_OK;
+}
+
+int verb_apply(Berthctl *ctx, int argc, char **argv)
+{
+        static const struct option options[] = {
+            {"filename", required_argument, NULL, 'f'},
+            VERB_COMMON_OPTIONS,
+            {},
+        };
+        _cleanup_(client_freep) Client *c = NULL;
+        _cleanup_(json_decrefp) json_t *doc = NULL;
+        _cleanup_(spec_freep) Spec *spec = NULL;
+        const char *file = NULL;
+        int ch, r, code;
+
+        optind = 0;
+        opterr = 0;
+        while ((ch = getopt_long(argc, argv, ":f:h", options, NULL)) >= 0) {
+                if (verb_common_option(ctx, ch, apply_help, &code)) {
+                        if (code >= 0)
+                                return code;
+                        continue;
+                }
+                if (ch == 'f')
+                        file = optarg;
+                else
+                        return usage_getopt_error(ctx, ch, argv);
+        }
+        if (optind < argc)
+                return usage_error(ctx, "unexpected argument \"%s\"", argv[optind]);
+        if (!file)
+                return usage_error(ctx, "missing -f FILE");
+
+        r = apply_read_document(file, &doc, &spec);
+        if (r != EXIT_OK)
+                return r;
 
         r = client_new(ctx->socket_path, &c);
         if (r < 0)

@@ -33,6 +33,7 @@ typedef struct WorkloadStatus {
         char network_ip[46]; /* bridge mode: the workload's address ("10.88.0.5"); "" otherwise */
         const char *health;  /* static string: "starting", "healthy", "unhealthy"; NULL = no health check */
         const char *vm_accelerator; /* static "kvm"/"tcg": a VM's accelerator (status.vm.accelerator); NULL otherwise */
+        const char *vm_backend;     /* static "microvm"/"libvirt" (status.vm.backend); NULL otherwise */
 } WorkloadStatus;
 
 /* What the API core and the encoders see of one workload. Owned by the agent;

@@ -8,7 +8,7 @@ bctl() { timeout 30 "$BERTHCTL" "$@"; }
 
 check_rc "berthctl --help exits 0" 0 bctl --help
 check_match "berthctl --help lists the verbs" "run" "$(bctl --help 2>&1)"
-for verb in apply run ls inspect logs wait stop start kill rm events node; do
+for verb in apply run create ls inspect logs wait stop start kill rm events node; do
         out=$(bctl "$verb" --help 2>&1)
         rc=$?
         check_eq "berthctl $verb --help exits 0" "0" "$rc"

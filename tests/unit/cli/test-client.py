@@ -35,7 +35,8 @@ RAW_LOG = (b"2026-11-24T06:40:12.000001Z stdout F hello\n"
            b"2026-11-24T06:40:12.000003Z stdout P no-newline-\n"
            b"2026-11-24T06:40:12.000004Z stdout F continued\n")
 
-EVENTS = (b'{"id":1,"time":"2026-11-24T06:40:12.000001Z","type":"created","workload":"web","message":null}\n'
+EVENTS = (b'{"id":1,"time":"2026-11-24T06:40:12.000001Z","type":"created","workload":"web","message":null,'
+          b'"caller":"uid=0 gid=0 pid=42"}\n'
           b'{"id":2,"time":"2026-11-24T06:40:12.000002Z","type":"exited","workload":"web","message":"exit code 3"}\n'
           b'{"id":3,"time":"2026-11-24T06:40:13.000000Z","type":"daemon-stopping","workload":null,"message":null}\n')
 
@@ -291,6 +292,8 @@ def run_checks(sock, tmp):
     rc, out, err = ctl(sock, "events", "--since", "0", "--workload", "web", "-f")
     lines = out.splitlines()
     check(rc == 0 and len(lines) == 3, "events: 3 lines from chunks cut mid-line", out)
+    check(lines[0].split() == ["2026-11-24T06:40:12.000001Z", "created", "web", "-", "(by", "uid=0", "gid=0",
+                               "pid=42)"], "events: the caller", lines)
     check(lines[1].split() == ["2026-11-24T06:40:12.000002Z", "exited", "web", "exit", "code", "3"],
           "events: human line", lines)
     check(lines[2].split() == ["2026-11-24T06:40:13.000000Z", "daemon-stopping", "-", "-"], "events: node event",
