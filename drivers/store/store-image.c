@@ -294,6 +294,8 @@ int store_image_add(Store *s, const char *name, const char *manifest_digest, Ber
                       NULL, norm, manifest_digest, STORE_SQL_INT, (int64_t)now_usec(CLOCK_REALTIME),
                       STORE_SQL_END);
         if (r >= 0)
+                r = store_db_sync(s); /* acknowledged next: durable first */
+        if (r >= 0)
                 STORE_CRASH_POINT("image-recorded");
 out:
         store_image_done(&img);
@@ -325,6 +327,8 @@ int store_image_remove(Store *s, const char *ref, StoreGcStats *ret_gc, BerthErr
                 r = berth_error_set(err, -EBUSY, "image", "image %s is in use by a workload", img.name);
         if (r >= 0)
                 r = store_sql(s, "DELETE FROM images WHERE name = ?1", NULL, NULL, img.name, STORE_SQL_END);
+        if (r >= 0)
+                r = store_db_sync(s);
         store_image_done(&img);
         if (r < 0)
                 return r;

@@ -55,6 +55,26 @@ int sqlite_to_errno_store(int rc)
         }
 }
 
+/* The store runs WAL with synchronous=NORMAL (see store_open): a commit is
+ * atomic at once but reaches the disk only with the WAL's next fsync. Writes
+ * that are acknowledged to a caller (an image recorded or removed) call this
+ * after their commit: an fdatasync of the WAL makes them, and every commit
+ * before them, survive an OS crash too. */
+int store_db_sync(Store *s)
+{
+        _cleanup_free_ char *wal = NULL;
+        _cleanup_close_ int fd = -EBADF;
+
+        if (asprintf(&wal, "%s/store.db-wal", s->path) < 0)
+                return -ENOMEM;
+        fd = open(wal, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno; /* checkpointed away: in the db file already */
+        if (fdatasync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
 int store_db_exec(Store *s, const char *sql)
 {
         char *msg = NULL;

@@ -2,7 +2,9 @@
 /* berth's image and snapshot store (no containerd). Layout under
  * <root>/store (docs/IMAGES.md):
  *
- *   store.db                 SQLite (WAL, synchronous=FULL): blobs, images, snapshots
+ *   store.db                 SQLite (WAL, synchronous=NORMAL; the WAL is
+ *                            fdatasync'd before an image write is
+ *                            acknowledged): blobs, images, snapshots
  *   blobs/sha256/<hex>       content-addressed blobs, only ever renamed into
  *                            place after size and digest were verified
  *   snapshots/<key>/fs       a committed (unpacked) layer
@@ -173,6 +175,7 @@ void store_crash_setup(const char *op, pid_t also_kill);
 
 /* internal, shared between the store's files */
 int store_db_exec(Store *s, const char *sql);
+int store_db_sync(Store *s);
 void *store_db(Store *s);
 int store_dirfd(Store *s, const char *sub);
 int store_tmpdir_make(Store *s, char **ret_name, int *ret_fd);
