@@ -499,6 +499,19 @@ static int config_check_vm_backend(const Config *c, BerthError *err)
                         if ((unsigned char)*p < 0x20 || *p == 0x7f)
                                 return berth_error_set(err, -EINVAL, "vm.libvirtUri", "holds a control character");
         }
+        /* vm.user: a user name (unset: berth-qemu where it exists, drivers/vm/vm-user.c) */
+        if (c->vm_user) {
+                size_t n = strlen(c->vm_user);
+                bool okname = n >= 1 && n <= 32 && c->vm_user[0] != '-' && c->vm_user[0] != '.';
+                for (const char *p = c->vm_user; okname && *p; p++)
+                        okname = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                                 *p == '_' || *p == '-' || *p == '.';
+                if (!okname)
+                        return berth_error_set(err, -EINVAL, "vm.user",
+                                               "\"%.64s\" is not a user name (1-32 of A-Z a-z 0-9 _ - ., not "
+                                               "starting with - or .)",
+                                               c->vm_user);
+        }
         return 0;
 }
 

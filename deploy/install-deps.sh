@@ -38,9 +38,10 @@ PACKAGES=(
 )
 
 # libvirt's QEMU driver refuses to start without a libvirt-qemu user (libvirt-daemon-system
-# would create it; berth needs only the driver): the entry in systemd/berth.sysusers.
+# would create it; berth needs only the driver): the entry in systemd/berth.sysusers. Same
+# file: berth-qemu, the user the microvm backend runs QEMU as (docs/VM.md "QEMU's user").
 ensure_users() {
-        getent passwd libvirt-qemu >/dev/null && return 0
+        getent passwd libvirt-qemu >/dev/null && getent passwd berth-qemu >/dev/null && return 0
         systemd-sysusers "$(cd "$(dirname "$0")/.." && pwd)/systemd/berth.sysusers"
 }
 

@@ -23,6 +23,7 @@
 
 #include "drivers/shim/shim-libvirt.h"
 #include "drivers/shim/shim-reserve.h"
+#include "drivers/shim/shim-vm-chain.h"
 #include "drivers/shim/shim-vm.h"
 #include "drivers/shim/shim-vm-exec.h"
 #include "drivers/shim/shim-vm-net.h"
@@ -172,6 +173,7 @@ static int prepare_initrd(json_t *cfg)
         const char *initrd = jstr(cfg, "initrd"), *init = jstr(cfg, "guest_init"), *mods = jstr(cfg, "modules_dir");
         _cleanup_free_ char *lock = NULL;
         _cleanup_close_ int lfd = -EBADF;
+        int r;
 
         if (!init || !initrd || access(initrd, F_OK) >= 0)
                 return 0;
@@ -182,7 +184,11 @@ static int prepare_initrd(json_t *cfg)
                 return -errno;
         if (access(initrd, F_OK) >= 0)
                 return 0;
-        return vm_initramfs_build(init, mods, initrd);
+        r = vm_initramfs_build(init, mods, initrd);
+        /* QEMU reads it by path as vm.user (drivers/vm/vm-user.c): public modules and berth's init */
+        if (r >= 0 && chmod(initrd, 0644) < 0)
+                r = -errno;
+        return r;
 }
 
 static int prepare_disk(int dirfd, const ShimConfig *c, json_t *cfg, uid_t uid, int *ret_fd)
@@ -441,8 +447,8 @@ static int resolve_user(json_t *cfg, uid_t *uid, gid_t *gid)
 
         *uid = 0;
         *gid = 0;
-        /* Default: no drop. The overlay's backing image is opened by path
-         * under <root>/vm/images, which must be traversable by vm.user. */
+        /* berthd resolves the default (drivers/vm/vm-user.c); none = root. QEMU
+         * opens only the kernel and the initrd by path (docs/VM.md "QEMU's user"). */
         if (!name || streq(name, "root"))
                 return 0;
         pw = getpwnam(name);
@@ -453,7 +459,8 @@ static int resolve_user(json_t *cfg, uid_t *uid, gid_t *gid)
         return 0;
 }
 
-static _noreturn_ void exec_qemu(json_t *cfg, int fds[6], int sync_fd, int err_fd, uid_t uid, gid_t gid)
+/* fds[i] becomes VM_FD_QMP + i in QEMU (fds[6..]: the backing chain, shim-vm-chain.c) */
+static _noreturn_ void exec_qemu(json_t *cfg, int *fds, size_t nfds, int sync_fd, int err_fd, uid_t uid, gid_t gid)
 {
         json_t *a = json_object_get(cfg, "argv");
         size_t n = json_array_size(a);
@@ -470,12 +477,12 @@ static _noreturn_ void exec_qemu(json_t *cfg, int fds[6], int sync_fd, int err_f
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (read(sync_fd, &c, 1) != 1)
                 _exit(126);
-        /* fds above the target range first, then into 3..7 */
-        for (int i = 0; i < 6; i++)
-                if (fds[i] >= 0 && (fds[i] = fcntl(fds[i], F_DUPFD, 20)) < 0)
+        /* fds above the target range first, then into 3.. */
+        for (size_t i = 0; i < nfds; i++)
+                if (fds[i] >= 0 && (fds[i] = fcntl(fds[i], F_DUPFD, 256)) < 0)
                         goto fail;
-        err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 30);
-        for (int i = 0; i < 6; i++)
+        err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 512);
+        for (size_t i = 0; i < nfds; i++)
                 if (fds[i] >= 0 && dup2(fds[i], VM_FD_QMP + i) < 0)
                         goto fail;
         if (uid != 0) {
@@ -487,7 +494,7 @@ static _noreturn_ void exec_qemu(json_t *cfg, int fds[6], int sync_fd, int err_f
                 if (setgroups((size_t)ng, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
                         goto fail;
         }
-        for (int fd = VM_FD_DISK_RO + 1; fd < 1024; fd++)
+        for (int fd = VM_FD_QMP + (int)nfds; fd < 1024; fd++)
                 if (fd != err_fd)
                         (void)close(fd);
         execvp("qemu-system-x86_64", argv);
@@ -502,6 +509,8 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         _cleanup_free_ char *cfgs = NULL;
         _cleanup_close_ int disk = -EBADF, disk_ro = -EBADF, pidfd = -EBADF, sfd = -EBADF;
         _cleanup_close_ int tap = -EBADF;      /* bridge mode (shim-vm-net.c) */
+        _cleanup_(shim_vm_chain_close) ShimVmChain chain = {}; /* the disk's backing files (shim-vm-chain.c) */
+        char cwhy[512];
         VmKv net_keys = { .max = VM_FRAME_MAX };
         char tap_name[IFNAMSIZ] = "";
         ShimVmExec *exec = NULL;               /* exec.sock (shim-vm-exec.c) */
@@ -538,6 +547,11 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                 disk_ro = safe_close(disk_ro);
                 return shim_libvirt_run(dirfd, c, w, cg, notify_fd, cfg);
         }
+        r = shim_vm_chain_open(disk, &chain, cwhy, sizeof(cwhy));
+        if (r >= 0 && (r = shim_vm_chain_argv(&chain, VM_FD_DISK_RO + 1, cfg)) < 0)
+                snprintf(cwhy, sizeof(cwhy), "%s", strerror(-r));
+        if (r < 0)
+                return fail_start(dirfd, w, notify_fd, 126, -r, "prepare the root disk: %s", cwhy);
         if (json_is_true(json_object_get(cfg, "tap"))) {
                 /* bridge mode: a tap on the berth bridge, QEMU's fd VM_FD_TAP */
                 r = shim_vm_net_open(dirfd, jstr(cfg, "mac"), &tap, tap_name, &net_keys);
@@ -555,9 +569,12 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         if (pid < 0)
                 return fail_start(dirfd, w, notify_fd, 126, errno, "fork: %m");
         if (pid == 0) {
-                int fds[6] = { qmp[1], chan[1], con[1], disk, tap, disk_ro };
-                exec_qemu(cfg, fds, sync[0], ep[1], uid, gid);
+                int fds[6 + SHIM_VM_CHAIN_MAX] = { qmp[1], chan[1], con[1], disk, tap, disk_ro };
+                for (size_t i = 0; i < chain.n; i++)
+                        fds[6 + i] = chain.fd[i];
+                exec_qemu(cfg, fds, 6 + chain.n, sync[0], ep[1], uid, gid);
         }
+        shim_vm_chain_close(&chain); /* QEMU holds them */
         safe_close(qmp[1]);
         safe_close(chan[1]);
         safe_close(con[1]);

@@ -25,6 +25,7 @@
 #include "drivers/vm/vm-frame.h"
 #include "drivers/vm/vm-qemu.h"
 #include "drivers/vm/vm-snapshot.h"
+#include "drivers/vm/vm-user.h"
 #include "lib/log.h"
 
 #define VM_DEFAULT_GUEST_DIR "/var/lib/berth/guest"
@@ -83,14 +84,13 @@ static int vm_new(const DriverConfig *config, Driver **ret)
         shim = strdup(config->shim_path);
         d->root_dir = strdup(config->root_dir);
         d->guest_dir = strdup(config->vm_guest_dir ? config->vm_guest_dir : VM_DEFAULT_GUEST_DIR);
-        d->user = strdup_or_null(config->vm_user);
         d->backend = vm_backend_find(config->vm_backend);
         if (!d->backend)
                 return log_error_errno(-EINVAL, "vm.backend: \"%s\" is not microvm or libvirt", config->vm_backend);
         d->libvirt_uri = strdup_or_null(config->vm_libvirt_uri);
         if (config->vm_libvirt_uri && !d->libvirt_uri)
                 return -ENOMEM;
-        if (!shim || !d->root_dir || !d->guest_dir || (config->vm_user && !d->user))
+        if (!shim || !d->root_dir || !d->guest_dir)
                 return -ENOMEM;
         if (asprintf(&d->guest_init, "%s/berth-guest-init", dirname(shim)) < 0)
                 return -ENOMEM;
@@ -106,6 +106,9 @@ static int vm_new(const DriverConfig *config, Driver **ret)
                 log_info("microVMs use the TCG accelerator: %s", why);
         else
                 log_debug("microVMs use the %s accelerator%s", d->accel, d->accel_forced ? " (configured)" : "");
+        r = vm_user_setup(config->vm_user, d->root_dir, streq(d->accel, "kvm"), &d->user); /* NULL: root */
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(d);
         return 0;
 }
@@ -242,7 +245,7 @@ static int vm_prepare(Driver *d, const Spec *spec, BerthError *err)
         vm_plan_done(&p);
         if (asprintf(&vmdir, "%s/vm/images", d->root_dir) < 0)
                 return -ENOMEM;
-        r = mkdir_p(vmdir, 0755);
+        r = mkdir_p(vmdir, 0700); /* QEMU gets the images as fds (shim-vm-chain.c) */
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot create %s: %s", vmdir, strerror(-r));
         r = container_driver_ops.prepare(d->inner, copy, err);
@@ -292,7 +295,9 @@ static int vm_write_config(Driver *d, const Spec *spec, const VmPlan *p, BerthEr
         j = json_pack("{s:o, s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s, s:I, s:I}", "argv", a, "accel",
                       p->accel, "kernel", p->kernel, "initrd", p->initrd, "guest_init",
                       p->build_initrd ? d->guest_init : NULL, "modules_dir", p->build_initrd ? p->modules_dir : NULL,
-                      "disk", spec->vm.disk, "disk_format", p->disk_format, "user", d->user, "console_max",
+                      "disk", spec->vm.disk, "disk_format", p->disk_format, "user",
+                      streq(p->backend->name, "libvirt") ? NULL : d->user, /* libvirt runs QEMU as root */
+                      "console_max",
                       (json_int_t)VM_CONSOLE_MAX, "images_dir", images, "vcpus", (json_int_t)p->vcpus, "memory",
                       (json_int_t)p->memory_bytes);
         if (!j)

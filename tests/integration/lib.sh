@@ -126,6 +126,11 @@ wait_for() {
 
 # ---- temp dir and rootfs ----
 IT_TMP=$(mktemp -d "/tmp/berth-it-$IT_ID.XXXXXX") || skip "mktemp failed"
+# QEMU runs as berth-qemu (docs/VM.md "QEMU's user"): it must search its way
+# down to <root>/vm, so the group gets search permission here, nothing more.
+if getent group berth-qemu >/dev/null; then
+        chgrp berth-qemu "$IT_TMP" && chmod 0710 "$IT_TMP"
+fi
 IT_ROOTFS=$IT_TMP/rootfs
 "$BERTH_SOURCE_ROOT/deploy/make-busybox-rootfs.sh" "$IT_ROOTFS" >/dev/null ||
         skip "could not build the busybox rootfs (apt-get install busybox-static)"

@@ -39,10 +39,11 @@ if command -v systemd-sysusers >/dev/null; then
         mkdir -p "$tmp/root/etc"
         : >"$tmp/root/etc/passwd"; : >"$tmp/root/etc/group"
         if systemd-sysusers --root="$tmp/root" "$BERTH_SOURCE_ROOT/systemd/berth.sysusers" >/dev/null 2>&1 &&
-                grep -q '^berth:' "$tmp/root/etc/group"; then
-                ok "sysusers.d entry creates the berth group"
+                grep -q '^berth:' "$tmp/root/etc/group" && grep -q '^berth-qemu:' "$tmp/root/etc/passwd" &&
+                grep -q '^kvm:.*berth-qemu' "$tmp/root/etc/group"; then
+                ok "sysusers.d entry creates the berth group and the berth-qemu user (in kvm)"
         else
-                not_ok "sysusers.d entry creates the berth group"
+                not_ok "sysusers.d entry creates the berth group and the berth-qemu user (in kvm)"
         fi
 fi
 if command -v systemd-tmpfiles >/dev/null; then

@@ -82,6 +82,17 @@ check "resume vlong" ctl resume vlong
 check "QMP reported RESUME" wait_for 30 run_state_is running
 check "vlong ticks again after resume" wait_for 60 logs_have vlong "tick $((t1 + 2))"
 qpid=$(qemu_pids)
+# QEMU's user (docs/VM.md "QEMU's user"): berth-qemu by default where it exists
+qemu_uid() { awk '/^Uid:/ { print $2 " " $3 " " $4 " " $5; exit }' "/proc/$1/status" 2>/dev/null; }
+if qu=$(id -u berth-qemu 2>/dev/null); then
+        check_eq "QEMU runs as berth-qemu (real, effective, saved, fs uid $qu)" "$qu $qu $qu $qu" "$(qemu_uid "${qpid:-0}")"
+        check_eq "<root>/vm is root:berth-qemu 0710" "710 root:berth-qemu" "$(stat -c '%a %U:%G' "${D_ROOT[a]}/vm")"
+        check_eq "<root>/vm/images stays 0700" "700" "$(stat -c %a "${D_ROOT[a]}/vm/images")"
+        check "berthd said QEMU runs as berth-qemu" grep -q "QEMU runs as user berth-qemu" "${D_LOG[a]}"
+else
+        echo "# SKIP: no user berth-qemu on this host (deploy/install-deps.sh creates it): QEMU's uid not checked" |
+                tee /dev/stderr
+fi
 daemon_stop a
 check "QEMU survives a berthd stop" kill -0 "${qpid:-0}"
 daemon_start a --config "$IT_TMP/berthd.yaml"
@@ -116,5 +127,15 @@ for name in vhello vseven vstop vlong; do
         check "rm -f $name" ctl rm -f "$name"
 done
 check "no qemu-system process of this test is left" no_qemu
+
+# 5. vm.user: root forces root
+daemon_stop a
+printf 'vm:\n  guestDir: %s\n  accelerator: tcg\n  user: root\n' "$GUEST_DIR" >"$IT_TMP/berthd-root.yaml"
+daemon_start a --config "$IT_TMP/berthd-root.yaml"
+check "run --vm as root" vm_d vroot -- /bin/sh -c 'echo up; exec sleep 1000'
+check "vroot prints up" wait_for 120 logs_have vroot up
+check_eq "vm.user: root runs QEMU as uid 0" "0 0 0 0" "$(qemu_uid "$(status_of vroot .status.pid)")"
+check "rm -f vroot" ctl rm -f vroot
+check "no QEMU left after vroot" wait_for 30 no_qemu
 
 finish

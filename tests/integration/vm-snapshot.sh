@@ -83,6 +83,17 @@ check "vr1 continues the count (first number $f >= $before - 2, not 1)" test "${
 check "vr1 starts no later than just after the snapshot ($f <= $after + 3)" test "${f:-99999}" -le $((after + 3))
 check "vr1 keeps counting upward" wait_for 60 count_reaches vr1 $((f + 5))
 check "vr1's numbers are consecutive" consecutive vr1
+# QEMU's user (docs/VM.md "QEMU's user"): the restored clone's chain (overlay ->
+# layer -> image, none reachable by berth-qemu by path) reaches QEMU as fdsets
+if qu=$(id -u berth-qemu 2>/dev/null); then
+        check_eq "vr1's QEMU runs as berth-qemu (uid $qu)" "$qu" \
+                "$(awk '/^Uid:/ { print $3 }' "/proc/$(status_of vr1 .status.pid)/status" 2>/dev/null)"
+        check_match "vr1's QEMU got its backing chain as fdsets" \
+                'backing\.backing\.file\.filename=/dev/fdset/3' "$(tr '\0' ' ' <"/proc/$(status_of vr1 .status.pid)/cmdline")"
+else
+        echo "# SKIP: no user berth-qemu on this host (deploy/install-deps.sh creates it): QEMU's uid not checked" |
+                tee /dev/stderr
+fi
 check "no boot in vr1: the guest init never said HELLO" bash -c "! grep -q 'guest init is up' '$ROOT/workloads/vr1/shim.log'"
 check "no boot in vr1: no kernel banner on its console" bash -c "! grep -qs 'Linux version' '$ROOT/workloads/vr1/console.log'"
 check_eq "vr1 has its own overlay on the snapshot's layer" "$(jq -r .layer "$ROOT/vm/snapshots/s1/result.json")" \

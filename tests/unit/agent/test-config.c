@@ -155,6 +155,24 @@ static void test_errors(void)
         /* the VM driver's libvirt backend (docs/VM.md) */
         expect_error("vm:\n  backend: xen\n", "vm.backend", "not microvm or libvirt");
         expect_error("vm:\n  libvirtUri: http://x\n", "vm.libvirtUri", "libvirt QEMU URI");
+        /* vm.user: a user name; unset = berth-qemu where it exists (drivers/vm/vm-user.c) */
+        expect_error("vm:\n  user: ''\n", "vm.user", "not a user name");
+        expect_error("vm:\n  user: -rf\n", "vm.user", "not a user name");
+        expect_error("vm:\n  user: a/b\n", "vm.user", "not a user name");
+        expect_error("vm:\n  user: abcdefghijklmnopqrstuvwxyz0123456789\n", "vm.user", "not a user name");
+        {
+                Config v;
+                BerthError verr = {};
+                CHECK(config_init(&v) == 0);
+                CHECK(v.vm_user == NULL);
+                CHECK(parse(&v, "vm:\n  user: root\n", &verr) == 0);
+                CHECK(streq_ptr(v.vm_user, "root"));
+                config_done(&v);
+                CHECK(config_init(&v) == 0);
+                CHECK(parse(&v, "vm:\n  user: berth-qemu\n", &verr) == 0);
+                CHECK(streq_ptr(v.vm_user, "berth-qemu"));
+                config_done(&v);
+        }
         {
                 Config v;
                 BerthError verr = {};
