@@ -147,39 +147,13 @@ static void chan_send(Lv *lv, uint32_t type, const void *data, size_t len)
 
 static int send_config(Lv *lv)
 {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-        const ShimConfig *c = lv->c;
+        VmKv kv;
+        int r = shim_vm_config_payload(lv->c, lv->net_keys, &kv);
 
-#define ADD(k, v)                                                                                           \
-        do {                                                                                                \
-                size_t kl = strlen(k) + 1, vl = strlen(v) + 1;                                              \
-                if (len + kl + vl > cap) {                                                                  \
-                        cap = (len + kl + vl) * 2;                                                          \
-                        char *nb = realloc(buf, cap);                                                       \
-                        if (!nb)                                                                            \
-                                return -ENOMEM;                                                             \
-                        buf = nb;                                                                           \
-                }                                                                                           \
-                memcpy(buf + len, k, kl);                                                                   \
-                memcpy(buf + len + kl, v, vl);                                                              \
-                len += kl + vl;                                                                             \
-        } while (0)
-        for (char **a = c->argv; a && *a; a++)
-                ADD("arg", *a);
-        for (char **e = c->env; e && *e; e++)
-                ADD("env", *e);
-        ADD("cwd", c->working_dir ?: "/");
-        ADD("hostname", c->hostname ?: c->name);
-        for (size_t i = 0; lv->net_keys && i < lv->net_keys->len;) {
-                const char *k = lv->net_keys->buf + i, *v = k + strlen(k) + 1;
-                ADD(k, v);
-                i += strlen(k) + strlen(v) + 2;
-        }
-#undef ADD
-        if (len > VM_FRAME_MAX * 16)
-                return -E2BIG;
-        chan_send(lv, VM_FRAME_CONFIG, buf, len);
+        if (r < 0)
+                return r;
+        chan_send(lv, VM_FRAME_CONFIG, kv.buf, kv.len);
+        vm_kv_done(&kv);
         return 0;
 }
 

@@ -27,6 +27,7 @@
 
 #include "drivers/net/net.h"
 #include "drivers/shim/shim-vm-snapshot.h"
+#include "drivers/shim/shim-vm.h"
 #include "drivers/vm/vm-frame.h"
 #include "drivers/vm/vm-qemu.h"
 #include "lib/log.h"
@@ -208,26 +209,6 @@ static int qmp_migrate_wait(Qmp *q, char *why, size_t why_size)
         }
 }
 
-static int run_qemu_img(char *const argv[])
-{
-        int status;
-        pid_t pid = fork();
-
-        if (pid < 0)
-                return -errno;
-        if (pid == 0) {
-                int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (nul >= 0)
-                        dup2(nul, 1);
-                execvp(argv[0], argv);
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
 /* qcow2 header: magic "QFI\xfb", virtual size (big-endian) at offset 24. */
 static int qcow2_virtual_size(int fd, uint64_t *ret)
 {
@@ -284,7 +265,7 @@ static int switch_disk(Qmp *q, int dirfd, const char *layer, char *why, size_t w
         (void)unlinkat(dirfd, "disk.qcow2.next", 0);
         char *argv[] = {"qemu-img", "create", "-q",          "-f", "qcow2", "-u", "-F",
                         "qcow2",    "-b",     (char *)layer, next, size,    NULL};
-        r = run_qemu_img(argv);
+        r = shim_run_wait(argv);
         if (r < 0) {
                 snprintf(why, why_size, "qemu-img create of the new overlay failed");
                 goto undo;

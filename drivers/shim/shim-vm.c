@@ -45,7 +45,7 @@ static const char *jstr(json_t *j, const char *k)
         return json_string_value(json_object_get(j, k));
 }
 
-static int run_wait(char *const argv[])
+int shim_run_wait(char *const argv[])
 {
         int status;
         pid_t pid = fork();
@@ -157,7 +157,7 @@ static int export_rootfs(const char *rootfs, const char *images, char **ret)
         if (asprintf(&size, "%" PRIu64 "k", bytes / 1024) < 0)
                 return -ENOMEM;
         char *argv[] = { "mkfs.ext4", "-q", "-F", "-L", "berth-root", "-d", (char *)rootfs, tmp, size, NULL };
-        r = run_wait(argv);
+        r = shim_run_wait(argv);
         if (r < 0 || chmod(tmp, 0644) < 0 || rename(tmp, path) < 0) {
                 (void)unlink(tmp);
                 return r < 0 ? r : -errno;
@@ -221,7 +221,7 @@ static int prepare_disk(int dirfd, const ShimConfig *c, json_t *cfg, uid_t uid, 
                 return -ENOMEM;
         snprintf(bopt, sizeof(bopt), "%s", fmt);
         char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", bopt, "-b", base, overlay, NULL };
-        r = run_wait(argv);
+        r = shim_run_wait(argv);
         if (r < 0)
                 return r;
         fd = openat(dirfd, DISK_FILE, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
@@ -267,41 +267,36 @@ static void qmp_send(Vm *vm, const char *cmd)
                 (void)write_all(vm->qmp, line, (size_t)n);
 }
 
+int shim_vm_config_payload(const ShimConfig *c, const VmKv *net_keys, VmKv *ret)
+{
+        int r = 0;
+
+        *ret = (VmKv){ .max = VM_FRAME_MAX * 16 };
+        for (char **a = c->argv; r >= 0 && a && *a; a++)
+                r = vm_kv_add(ret, "arg", *a);
+        for (char **e = c->env; r >= 0 && e && *e; e++)
+                r = vm_kv_add(ret, "env", *e);
+        if (r >= 0)
+                r = vm_kv_add(ret, "cwd", c->working_dir ?: "/");
+        if (r >= 0)
+                r = vm_kv_add(ret, "hostname", c->hostname ?: c->name);
+        /* the net.* keys are key\0value\0 pairs already */
+        if (r >= 0 && net_keys && net_keys->len)
+                r = vm_kv_add_bytes(ret, net_keys->buf, net_keys->len);
+        if (r < 0)
+                vm_kv_done(ret);
+        return r;
+}
+
 static int send_config(Vm *vm)
 {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-        const ShimConfig *c = vm->c;
+        VmKv kv;
+        int r = shim_vm_config_payload(vm->c, vm->net_keys, &kv);
 
-#define ADD(k, v)                                                                         \
-        do {                                                                              \
-                size_t kl = strlen(k) + 1, vl = strlen(v) + 1;                            \
-                if (len + kl + vl > cap) {                                                \
-                        cap = (len + kl + vl) * 2;                                        \
-                        char *nb = realloc(buf, cap);                                     \
-                        if (!nb)                                                          \
-                                return -ENOMEM;                                           \
-                        buf = nb;                                                         \
-                }                                                                         \
-                memcpy(buf + len, k, kl);                                                 \
-                memcpy(buf + len + kl, v, vl);                                            \
-                len += kl + vl;                                                           \
-        } while (0)
-        for (char **a = c->argv; a && *a; a++)
-                ADD("arg", *a);
-        for (char **e = c->env; e && *e; e++)
-                ADD("env", *e);
-        ADD("cwd", c->working_dir ?: "/");
-        ADD("hostname", c->hostname ?: c->name);
-        for (size_t i = 0; vm->net_keys && i < vm->net_keys->len;) {
-                const char *k = vm->net_keys->buf + i, *v = k + strlen(k) + 1;
-                ADD(k, v);
-                i += strlen(k) + strlen(v) + 2;
-        }
-#undef ADD
-        if (len > VM_FRAME_MAX * 16)
-                return -E2BIG;
-        chan_send(vm, VM_FRAME_CONFIG, buf, len);
+        if (r < 0)
+                return r;
+        chan_send(vm, VM_FRAME_CONFIG, kv.buf, kv.len);
+        vm_kv_done(&kv);
         return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "drivers/container/cgroup.h"
 #include "drivers/container/container-files.h"
+#include "drivers/vm/vm-frame.h"
 #include "lib/logfile.h"
 
 #define SHIM_VM_CONFIG_FILE "vm.json"
@@ -13,6 +14,14 @@
  * cgroup, pumps the guest channel into the log and records exit.json.
  * Returns the shim's exit status. */
 int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *cg, int *notify_fd);
+
+/* The VM_FRAME_CONFIG payload (vm-proto.h): arg, env, cwd, hostname, then
+ * the net.* keys of bridge mode (NULL: none). -E2BIG past 16 frames. */
+int shim_vm_config_payload(const ShimConfig *c, const VmKv *net_keys, VmKv *ret);
+
+/* Runs argv (PATH lookup, stdout to /dev/null) and waits: 0 on exit status 0,
+ * -EIO otherwise (qemu-img, mkfs). */
+int shim_run_wait(char *const argv[]);
 
 /* berth-shim.c */
 void notify(int *fd, bool ok, int error, pid_t pid, const char *message);
