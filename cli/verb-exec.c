@@ -37,43 +37,6 @@ static const char exec_help[] = "Usage: berthctl exec [-t] [-i] NAME -- CMD [ARG
                                 "  berthctl exec web -- cat /etc/hostname\n"
                                 "  berthctl exec -t web -- /bin/sh\n";
 
-static int write_all_fd(int fd, const void *p, size_t n)
-{
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = write(fd, c, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                c += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
-static int send_all(int sock, const void *p, size_t n)
-{
-        const char *c = p;
-
-        while (n > 0) {
-                /* MSG_NOSIGNAL: berthd may have sent EXIT and closed while we
-                 * still forward stdin (a short command); EPIPE, not death by
-                 * SIGPIPE, and the EXIT frame is read next. */
-                ssize_t k = send(sock, c, n, MSG_NOSIGNAL);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                c += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 static int send_frame(int sock, uint8_t type, const void *p, size_t n)
 {
         uint8_t hdr[5] = { type, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
@@ -233,7 +196,7 @@ int verb_exec(Berthctl *ctx, int argc, char **argv)
                 fprintf(stderr, "berthctl: cannot connect to %s: %s\n", ctx->socket_path, strerror(-sock));
                 return EXIT_UNREACHABLE;
         }
-        r = write_all_fd(sock, req, strlen(req));
+        r = write_all(sock, req, strlen(req));
         if (r >= 0)
                 r = status = read_head(sock, buf, sizeof(buf), &len, &head);
         if (r < 0) {
@@ -277,7 +240,7 @@ int verb_exec(Berthctl *ctx, int argc, char **argv)
                         if (in_len - pos < 5 + fl)
                                 break;
                         if (h[0] == FRAME_STDOUT || h[0] == FRAME_STDERR)
-                                (void)write_all_fd(h[0] == FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, h + 5, fl);
+                                (void)write_all(h[0] == FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, h + 5, fl);
                         else if (h[0] == FRAME_EXIT && fl == 4) {
                                 uint32_t be;
 

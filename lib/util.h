@@ -117,6 +117,9 @@ int parse_rfc3339(const char *s, usec_t *ret);
 
 /* Writes a whole buffer, retrying on EINTR/short writes. */
 int write_all(int fd, const void *buf, size_t len);
+/* write_all() for a socket with MSG_NOSIGNAL: a peer that closed gives -EPIPE,
+ * never SIGPIPE (its last words may still be there to read). */
+int send_all(int sock, const void *buf, size_t len);
 /* Reads fd to its end (at most max bytes, else -EFBIG). NUL-terminated. */
 int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
 /* Reads a whole small file (at most max bytes, else -EFBIG) relative to dirfd. NUL-terminated. */

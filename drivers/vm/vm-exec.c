@@ -40,23 +40,6 @@ int vm_exec_connect(int dirfd)
         return s;
 }
 
-static int send_all(int s, const void *p, size_t n)
-{
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = send(s, c, n, MSG_NOSIGNAL);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                c += k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 /* Never SIGPIPE: a shim that refused the session may have closed already,
  * and its reason is still to be read. */
 static int send_sock(int s, uint32_t type, const void *p, size_t n)
