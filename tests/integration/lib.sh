@@ -135,6 +135,24 @@ IT_ROOTFS=$IT_TMP/rootfs
 "$BERTH_SOURCE_ROOT/deploy/make-busybox-rootfs.sh" "$IT_ROOTFS" >/dev/null ||
         skip "could not build the busybox rootfs (apt-get install busybox-static)"
 
+# ---- microVM tests ----
+# vm_require: skips unless QEMU, qemu-img and mkfs.ext4 are installed and a guest
+# kernel is in GUEST_DIR (fetched with deploy/fetch-guest-kernel.sh when missing);
+# then writes the VM section of $IT_TMP/berthd.yaml (TCG: this machine's KVM runs
+# no standard guest, ../shared/ENVIRONMENT.md) and gives berthctl 120 s.
+vm_require() {
+        GUEST_DIR=${BERTH_GUEST_DIR:-/var/lib/berth/guest}
+        command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+        command -v qemu-img >/dev/null || skip "qemu-img missing (apt-get install qemu-utils)"
+        command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing (apt-get install e2fsprogs)"
+        if [[ ! -e $GUEST_DIR/vmlinuz ]]; then
+                "$BERTH_SOURCE_ROOT/deploy/fetch-guest-kernel.sh" "$GUEST_DIR" >/dev/null 2>&1 ||
+                        skip "no guest kernel in $GUEST_DIR (deploy/fetch-guest-kernel.sh failed)"
+        fi
+        printf 'vm:\n  guestDir: %s\n  accelerator: tcg\n' "$GUEST_DIR" >"$IT_TMP/berthd.yaml"
+        export CTL_TIMEOUT=120
+}
+
 # ---- daemons ----
 sock() { echo "${D_RUN[${1:-$CUR}]}/berthd.sock"; }
 

@@ -10,13 +10,8 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2016,SC2317
 source "$(dirname "$0")/lib.sh"
 
-GUEST_DIR=${BERTH_GUEST_DIR:-/var/lib/berth/guest}
 [[ $(nproc) -ge 2 ]] || skip "needs 2 CPUs for an exclusive cpuset next to the shared pool"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
-command -v qemu-img >/dev/null || skip "qemu-img missing (apt-get install qemu-utils)"
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing (apt-get install e2fsprogs)"
-[[ -e $GUEST_DIR/vmlinuz ]] || skip "no guest kernel in $GUEST_DIR (deploy/fetch-guest-kernel.sh)"
-export CTL_TIMEOUT=120
+vm_require
 
 FIX=$IT_TMP/topology
 cp -r "$BERTH_SOURCE_ROOT/tests/fixtures/topology/host-2cpu" "$FIX"

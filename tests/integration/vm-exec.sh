@@ -10,17 +10,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2016
 source "$(dirname "$0")/lib.sh"
 
-GUEST_DIR=${BERTH_GUEST_DIR:-/var/lib/berth/guest}
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
-command -v qemu-img >/dev/null || skip "qemu-img missing (apt-get install qemu-utils)"
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 missing (apt-get install e2fsprogs)"
-command -v md5sum >/dev/null || skip "md5sum missing"
-if [[ ! -e $GUEST_DIR/vmlinuz ]]; then
-        "$BERTH_SOURCE_ROOT/deploy/fetch-guest-kernel.sh" "$GUEST_DIR" >/dev/null 2>&1 ||
-                skip "no guest kernel in $GUEST_DIR (deploy/fetch-guest-kernel.sh failed)"
-fi
-printf 'vm:\n  guestDir: %s\n  accelerator: tcg\n' "$GUEST_DIR" >"$IT_TMP/berthd.yaml"
-export CTL_TIMEOUT=120
+vm_require
 
 daemon_start a --config "$IT_TMP/berthd.yaml"
 
