@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The driver ops table. A driver turns a validated Spec into a running
- * workload and back. The container driver (drivers/container) implements it
- * now; the microVM driver (drivers/vm) plugs in the same way later, chosen by
- * spec.isolation.
+ * workload and back. The container driver (drivers/container) and the
+ * microVM driver (drivers/vm, QEMU microvm or libvirt) implement it; the
+ * manager picks one by spec.isolation.
  *
  * Every run is owned by a per-workload supervisor process, berth-shim
  * (drivers/shim), not by berthd: the shim holds the workload's stdio, writes
@@ -52,7 +52,7 @@ typedef struct DriverConfig {
 typedef struct DriverRun {
         pid_t shim_pid;
         uint64_t shim_start_time;   /* /proc/<pid>/stat field 22, guards against pid reuse */
-        pid_t pid;                  /* workload init (container init, later QEMU) */
+        pid_t pid;                  /* workload init (container init, or QEMU) */
         uint64_t pid_start_time;
         usec_t started_at;          /* CLOCK_REALTIME */
         int shim_pidfd;             /* owned by the caller; -EBADF when not running.

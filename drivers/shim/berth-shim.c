@@ -146,6 +146,7 @@ int main(int argc, char *argv[])
                 fprintf(stderr, "usage: berth-shim WORKLOAD-DIR (start report on fd 3)\n");
                 return 2;
         }
+        (void)shim_vm_libvirt_reexec(argv); /* a libvirt VM: berth-shim-libvirt from here */
         if (fcntl(notify_fd, F_GETFD) < 0)
                 notify_fd = -EBADF;
         else

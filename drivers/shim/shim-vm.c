@@ -267,6 +267,41 @@ static void qmp_send(Vm *vm, const char *cmd)
                 (void)write_all(vm->qmp, line, (size_t)n);
 }
 
+#ifndef SHIM_WITH_LIBVIRT
+/* errno of a failed exec of berth-shim-libvirt, reported by shim_vm_run() */
+static int libvirt_exec_error;
+#endif
+
+int shim_vm_libvirt_reexec(char *argv[])
+{
+#ifdef SHIM_WITH_LIBVIRT
+        (void)argv;
+        return 0;
+#else
+        _cleanup_close_ int dfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *buf = NULL;
+        char self[PATH_MAX];
+        json_t *cfg;
+        bool lv;
+        ssize_t n;
+
+        if (dfd < 0 || read_file_at(dfd, SHIM_VM_CONFIG_FILE, 1024 * 1024, &buf, NULL) < 0)
+                return 0; /* not a VM, or main() reports what is wrong */
+        cfg = json_loads(buf, 0, NULL);
+        lv = cfg && streq_ptr(jstr(cfg, "backend"), "libvirt");
+        json_decref(cfg);
+        if (!lv)
+                return 0;
+        n = readlink("/proc/self/exe", self, sizeof(self) - sizeof("berth-shim-libvirt"));
+        char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+        if (!slash)
+                return libvirt_exec_error = n < 0 ? -errno : -ENOENT;
+        strcpy(slash + 1, "berth-shim-libvirt");
+        execv(self, argv); /* same pid, argv and fds: berthd cannot tell */
+        return libvirt_exec_error = -errno;
+#endif
+}
+
 int shim_vm_config_payload(const ShimConfig *c, const VmKv *net_keys, VmKv *ret)
 {
         int r = 0;
@@ -540,7 +575,14 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         if (streq_ptr(jstr(cfg, "backend"), "libvirt")) { /* QEMU run by libvirt (shim-libvirt.c) */
                 disk = safe_close(disk);
                 disk_ro = safe_close(disk_ro);
+#ifdef SHIM_WITH_LIBVIRT
                 return shim_libvirt_run(dirfd, c, w, cg, notify_fd, cfg);
+#else
+                return fail_start(dirfd, w, notify_fd, 126, -libvirt_exec_error ?: ENOEXEC,
+                                  "the libvirt backend runs in berth-shim-libvirt, next to berth-shim: "
+                                  "cannot execute it: %s",
+                                  strerror(-libvirt_exec_error ?: ENOEXEC));
+#endif
         }
         r = shim_vm_chain_open(disk, &chain, cwhy, sizeof(cwhy));
         if (r >= 0 && (r = shim_vm_chain_argv(&chain, VM_FD_DISK_RO + 1, cfg)) < 0)

@@ -74,6 +74,12 @@ qpid=$(status_of vlong .status.pid)
 check_eq "state.json's pid is the domain's QEMU" "$qpid" "$(jq -r .qemu_pid "$ROOT/workloads/vlong/libvirt.json")"
 check_match "QEMU runs the domain berth-vlong" "guest=berth-vlong" "$(tr '\0' ' ' </proc/"$qpid"/cmdline)"
 check "QEMU is in the workload's cgroup" grep -q "/${D_CG[a]}/vlong\$" /proc/"$qpid"/cgroup
+# berth-shim execs berth-shim-libvirt for libvirt VMs only (docs/VM.md): the
+# supervisor holding this run is that binary, and it alone maps libvirt
+spid=$(jq -r .shimPid "$ROOT/workloads/vlong/state.json")
+check_match "vlong's supervisor is berth-shim-libvirt" "/berth-shim-libvirt\$" "$(readlink "/proc/$spid/exe")"
+check "berth-shim-libvirt maps libvirt" grep -q libvirt "/proc/$spid/maps"
+check "berth-shim itself does not link libvirt" bash -c '! ldd "$0" | grep -q libvirt' "$BERTH_SHIM"
 # virsh cannot attach to an embedded root another process holds: it must say so
 vout=$(timeout 30 virsh -c "qemu:///embed?root=$er" list --name 2>&1)
 diag "virsh on the live embedded root: $(echo "$vout" | grep -v '^$' | tail -n 1)"
