@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The API core: one typed operation per API verb. Adapters (HTTP now, gRPC
- * later) hand it raw parameter strings as they arrived (NULL = absent); the
+/* The API core: one typed operation per API verb. Adapters (HTTP and
+ * gRPC) hand it raw parameter strings as they arrived (NULL = absent); the
  * core validates them, names the offending parameter in the BerthError, and
  * calls the backend. Encoders to the JSON shapes of docs/API.md live here too
  * so that every JSON-speaking adapter renders the same documents. */

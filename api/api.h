@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The API core: typed operations over one backend (the agent's manager).
- * Adapters — HTTP/JSON now (api/http-*.c), gRPC later — decode a request,
+ * Adapters — HTTP/JSON (api/http-*.c) and gRPC (api/grpc-*.c) — decode a request,
  * call the core, and encode the result; validation and logic live here or
  * below, never in an adapter.
  *
- * Dependency direction: api/ may include lib/ and drivers/driver.h types, and
- * never agent/. The agent implements ApiBackendOps and hands it to the core.
+ * Dependency direction: api/ includes lib/ and its own headers only (scheduler
+ * facts cross as ApiNode/ApiPlacement), never drivers/ or agent/. The agent implements ApiBackendOps and hands it to the core.
  *
  * Callback rule: a backend never invokes a callback from inside the call that
  * registered it; it defers to a later iteration of the event loop. A watch

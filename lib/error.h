@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* BerthError carries a human-readable reason across a boundary (spec
  * validation -> API -> client). Functions still return a negative errno; the
- * errno decides the class (see docs/ERRORS.md), the struct adds the field
+ * errno decides the class (the list below; docs/API.md "Errors"), the struct adds the field
  * path and the message. Every function taking a BerthError* accepts NULL. */
 #pragma once
 
@@ -20,7 +20,7 @@ int berth_error_set(BerthError *err, int error, const char *field, const char *f
 /* "spec.resources.memory: "12Xi" is not a size", or just the message when field is empty. */
 const char *berth_error_format(const BerthError *err, char *buf, size_t size);
 
-/* Stable class names used in API error bodies and later as gRPC status names:
+/* Stable class names used in API error bodies and mapped to gRPC status codes:
  * -EINVAL InvalidArgument, -ENOENT NotFound, -EEXIST AlreadyExists,
  * -EBUSY/-EALREADY FailedPrecondition, -E2BIG/-EMSGSIZE PayloadTooLarge,
  * -EAGAIN/-ENOSPC/-ENOMEM ResourceExhausted, -EOPNOTSUPP Unimplemented,
