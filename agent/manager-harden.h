@@ -18,6 +18,8 @@ int manager_backend_exec(void *backend, const char *name, char **argv, bool tty,
  * spec.healthCheck while it runs; status.health shows the result and every
  * change is an event ("health-status"). */
 int manager_health_start(Manager *m);
+/* A workload with a spec.healthCheck was added: the tick runs again. */
+void manager_health_kick(Manager *m);
 void manager_health_free(MWorkload *w);
 /* Called before a signal is sent to a workload (stop, kill, remove). */
 void manager_workload_thaw_before_signal(MWorkload *w);

@@ -237,6 +237,17 @@ static void health_tick_one(MWorkload *w, usec_t now)
         }
 }
 
+static bool any_health_check(const Manager *m)
+{
+        for (size_t i = 0; i < m->n_workloads; i++)
+                if (m->workloads[i]->spec->health.kind != HEALTH_CHECK_NONE)
+                        return true;
+        return false;
+}
+
+/* The tick runs only while some workload has a spec.healthCheck: a node
+ * without any does not wake up ten times a second. manager_health_kick()
+ * turns it back on when such a workload is added. */
 static int on_health_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Manager *m = userdata;
@@ -244,15 +255,32 @@ static int on_health_tick(sd_event_source *s, uint64_t usec, void *userdata)
 
         for (size_t i = 0; i < m->n_workloads; i++)
                 health_tick_one(m->workloads[i], now);
+        if (!any_health_check(m))
+                return sd_event_source_set_enabled(s, SD_EVENT_OFF);
         (void)sd_event_source_set_time_relative(s, HEALTH_TICK);
         (void)sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
 }
 
+void manager_health_kick(Manager *m)
+{
+        int on = SD_EVENT_OFF;
+
+        if (!m->health_timer || sd_event_source_get_enabled(m->health_timer, &on) < 0 || on != SD_EVENT_OFF)
+                return;
+        (void)sd_event_source_set_time_relative(m->health_timer, HEALTH_TICK);
+        (void)sd_event_source_set_enabled(m->health_timer, SD_EVENT_ON);
+}
+
 int manager_health_start(Manager *m)
 {
+        int r;
+
         if (m->health_timer)
                 return 0;
-        return sd_event_add_time_relative(m->event, &m->health_timer, CLOCK_MONOTONIC, HEALTH_TICK, 10 * USEC_PER_MSEC,
-                                          on_health_tick, m);
+        r = sd_event_add_time_relative(m->event, &m->health_timer, CLOCK_MONOTONIC, HEALTH_TICK, 10 * USEC_PER_MSEC,
+                                       on_health_tick, m);
+        if (r >= 0 && !any_health_check(m))
+                r = sd_event_source_set_enabled(m->health_timer, SD_EVENT_OFF);
+        return r;
 }

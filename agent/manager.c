@@ -58,6 +58,8 @@ static int manager_add(Manager *m, MWorkload *w)
         m->workloads = n;
         m->workloads[m->n_workloads++] = w;
         qsort(m->workloads, m->n_workloads, sizeof(*m->workloads), compare_name);
+        if (w->spec->health.kind != HEALTH_CHECK_NONE)
+                manager_health_kick(m);
         return 0;
 }
 
