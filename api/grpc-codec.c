@@ -31,32 +31,12 @@ GrpcStatus grpc_status_from_class(const char *class)
 
 GrpcStatus grpc_status_from_error(int error)
 {
-        static const struct {
-                const char *class;
-                GrpcStatus status;
-        } map[] = {
-                { "InvalidArgument", GRPC_INVALID_ARGUMENT },
-                { "NotFound", GRPC_NOT_FOUND },
-                { "AlreadyExists", GRPC_ALREADY_EXISTS },
-                { "FailedPrecondition", GRPC_FAILED_PRECONDITION },
-                { "PayloadTooLarge", GRPC_RESOURCE_EXHAUSTED },
-                { "ResourceExhausted", GRPC_RESOURCE_EXHAUSTED },
-                { "Unimplemented", GRPC_UNIMPLEMENTED },
-                { "Unavailable", GRPC_UNAVAILABLE },
-                { "PermissionDenied", GRPC_PERMISSION_DENIED },
-        };
-        const char *class;
-
         /* Not in berth_error_class(): authentication failures of api/auth.h. */
         if (error == -ENOKEY)
                 return GRPC_UNAUTHENTICATED;
         if (error == -ETIMEDOUT)
                 return GRPC_DEADLINE_EXCEEDED;
-        class = berth_error_class(error);
-        for (size_t i = 0; i < ELEMENTSOF(map); i++)
-                if (streq(class, map[i].class))
-                        return map[i].status;
-        return GRPC_INTERNAL;
+        return grpc_status_from_class(berth_error_class(error));
 }
 
 int grpc_timeout_parse(const char *s, usec_t *ret)
