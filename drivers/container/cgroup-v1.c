@@ -158,11 +158,18 @@ static int v1_attach(const char *root, const char *parent, const char *name, pid
                 r = v1_path(root, v1_controllers[i], parent, name, &p);
                 if (r < 0)
                         return r;
-                r = cg_write(p, "cgroup.procs", v);
+                /* "0" to tasks: this thread, the whole of a single-threaded
+                 * caller, without the lock a cgroup.procs write takes. */
+                r = cg_write(p, pid == 0 ? "tasks" : "cgroup.procs", v);
                 if (r < 0)
                         return r;
         }
         return 0;
+}
+
+static int v1_clone_fd(_unused_ const char *root, _unused_ const char *parent, _unused_ const char *name)
+{
+        return -EOPNOTSUPP; /* CLONE_INTO_CGROUP is cgroup2 only */
 }
 
 static int v1_stats(const char *root, const char *parent, const char *name, DriverStats *ret)
@@ -236,6 +243,7 @@ const CgroupOps cgroup_v1_ops = {
         .version = 1,
         .create = v1_create,
         .attach = v1_attach,
+        .clone_fd = v1_clone_fd,
         .stats = v1_stats,
         .remove = v1_remove,
         .freeze = cgroup_v1_freeze,

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cgroup v2 backend: one unified hierarchy. */
+#include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "drivers/container/cgroup.h"
 
@@ -120,6 +123,26 @@ static int v2_attach(const char *root, const char *parent, const char *name, pid
         return cg_write(dir, "cgroup.procs", v);
 }
 
+static int v2_clone_fd(const char *root, const char *parent, const char *name)
+{
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct statfs sf;
+        int r;
+
+        r = v2_path(root, parent, name, &dir);
+        if (r < 0)
+                return r;
+        fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstatfs(fd, &sf) < 0)
+                return -errno;
+        if (sf.f_type != CGROUP2_SUPER_MAGIC)
+                return -EOPNOTSUPP; /* a fake tree (tests): attach by pid */
+        return TAKE_FD(fd);
+}
+
 static int v2_stats(const char *root, const char *parent, const char *name, DriverStats *ret)
 {
         _cleanup_free_ char *dir = NULL;
@@ -183,6 +206,7 @@ const CgroupOps cgroup_v2_ops = {
         .version = 2,
         .create = v2_create,
         .attach = v2_attach,
+        .clone_fd = v2_clone_fd,
         .stats = v2_stats,
         .remove = v2_remove,
         .freeze = cgroup_v2_freeze,

@@ -28,8 +28,16 @@ typedef struct CgroupOps {
         int version;
         /* Creates the cgroup (and the parent) and applies limits. Idempotent. */
         int (*create)(const char *root, const char *parent, const char *name, const CgroupLimits *limits);
-        /* Moves pid into the workload's cgroup(s). */
+        /* Moves pid into the workload's cgroup(s). pid 0 moves the calling
+         * process, which must be single-threaded: on v1 it writes its own
+         * tid to each controller's tasks file, which unlike a pid written
+         * to cgroup.procs does not take the global threadgroup lock and so
+         * does not wait for an RCU grace period (~10 ms on this machine). */
         int (*attach)(const char *root, const char *parent, const char *name, pid_t pid);
+        /* An O_PATH fd of the workload's cgroup for clone3(CLONE_INTO_CGROUP),
+         * which joins the child at fork without any lock wait: v2 on a real
+         * cgroup2 mount only; -EOPNOTSUPP on v1 and on a fake tree. */
+        int (*clone_fd)(const char *root, const char *parent, const char *name);
         int (*stats)(const char *root, const char *parent, const char *name, DriverStats *ret);
         /* Kills what is left, then removes the cgroup(s); 0 if already gone. */
         int (*remove)(const char *root, const char *parent, const char *name);

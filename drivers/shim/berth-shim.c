@@ -84,12 +84,14 @@ int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error
         return exit_code;
 }
 
-static pid_t clone_init(unsigned long flags, int *ret_pidfd)
+/* cgroup_fd >= 0: the child starts in that cgroup (CLONE_INTO_CGROUP). */
+static pid_t clone_init(unsigned long flags, int cgroup_fd, int *ret_pidfd)
 {
         struct clone_args args = {
-                .flags = flags | CLONE_PIDFD,
+                .flags = flags | CLONE_PIDFD | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0),
                 .pidfd = (uint64_t)(uintptr_t)ret_pidfd,
                 .exit_signal = SIGCHLD,
+                .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
         };
         return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
@@ -127,9 +129,9 @@ int main(int argc, char *argv[])
 {
         _cleanup_(shim_config_freep) ShimConfig *c = NULL;
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
-        _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF;
+        _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
-        int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF };
+        int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
         uint64_t oom_before;
         unsigned long flags;
@@ -186,8 +188,9 @@ int main(int argc, char *argv[])
         if (null_fd < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "open /dev/null: %m");
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
-            pipe2(ep, O_CLOEXEC) < 0)
+            pipe2(ep, O_CLOEXEC) < 0 || (sec.seccomp && pipe2(bpf, O_CLOEXEC) < 0))
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "pipe: %m");
+        sec.seccomp_fd = bpf[0];
 
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
         if (!c->host_network)
@@ -199,7 +202,20 @@ int main(int argc, char *argv[])
                 sec.userns_sock = usp[1];
                 flags |= CLONE_NEWUSER;
         }
-        pid = clone_init(flags, &pidfd);
+        /* How the init gets into its cgroups, fastest first (cgroup.h):
+         * born there (v2), joins itself (v1), or moved by pid (a fake tree). */
+        if (!cg)
+                return fail_start(dirfd, w, &notify_fd, 126, EOPNOTSUPP, "join cgroup: no cgroup backend");
+        cgfd = cg->clone_fd(c->cgroup_root, c->cgroup_parent, c->name);
+        const CgroupOps *self_join = cg->version == 1 ? cg : NULL;
+        bool move_by_pid = cgfd < 0 && !self_join;
+        pid = clone_init(flags, cgfd, &pidfd);
+        if (pid < 0 && cgfd >= 0) {
+                /* a kernel without CLONE_INTO_CGROUP (< 5.7): move it by pid */
+                cgfd = safe_close(cgfd);
+                move_by_pid = true;
+                pid = clone_init(flags, -EBADF, &pidfd);
+        }
         if (pid < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "clone: %m");
         if (pid == 0) {
@@ -211,12 +227,14 @@ int main(int argc, char *argv[])
                 signal(SIGPIPE, SIG_DFL);
                 if (dup2(null_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(errp[1], 2) < 0)
                         _exit(126);
-                shim_init_run(c, &sec, sync[0], ep[1]);
+                safe_close(bpf[1]); /* the filter is read to its end */
+                shim_init_run(c, &sec, self_join, sync[0], ep[1]);
         }
         safe_close(out[1]);
         safe_close(errp[1]);
         safe_close(sync[0]);
         safe_close(ep[1]);
+        safe_close(bpf[0]);
         if (sec.user_namespace) {
                 safe_close(usp[1]);
                 sec.userns_sock = usp[0];
@@ -229,7 +247,8 @@ int main(int argc, char *argv[])
                 }
         }
 
-        r = cg ? cg->attach(c->cgroup_root, c->cgroup_parent, c->name, pid) : -EOPNOTSUPP;
+        cgfd = safe_close(cgfd);
+        r = move_by_pid ? cg->attach(c->cgroup_root, c->cgroup_parent, c->name, pid) : 0;
         if (r < 0) {
                 (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
                 (void)waitpid(pid, NULL, 0);
@@ -248,6 +267,16 @@ int main(int argc, char *argv[])
                         (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
                         (void)waitpid(pid, NULL, 0);
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "bridge network: %s", strerror(-r));
+                }
+        }
+        /* The seccomp filter, compiled while the init mounts its rootfs. */
+        if (sec.seccomp) {
+                r = shim_seccomp_export(&sec, bpf[1]);
+                safe_close(bpf[1]);
+                if (r < 0) {
+                        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                        (void)waitpid(pid, NULL, 0);
+                        return fail_start(dirfd, w, &notify_fd, 126, -r, "seccomp filter: %s", strerror(-r));
                 }
         }
         /* Release the child and learn whether its exec worked: the error

@@ -27,7 +27,7 @@ static const char *const stage_names[_INIT_STAGE_MAX] = {
         [INIT_STAGE_LOOPBACK] = "loopback",  [INIT_STAGE_WORKDIR] = "chdir",
         [INIT_STAGE_ENV] = "environment",    [INIT_STAGE_EXEC] = "exec",
         [INIT_STAGE_MASK] = "masked paths",  [INIT_STAGE_SECURITY] = "capabilities and seccomp",
-        [INIT_STAGE_USERNS] = "user namespace",
+        [INIT_STAGE_USERNS] = "user namespace", [INIT_STAGE_CGROUP] = "join cgroup",
 };
 
 const char *init_stage_to_string(InitStage s)
@@ -212,30 +212,45 @@ static char **build_env(const ShimConfig *c)
         return l;
 }
 
-_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, int sync_fd, int err_fd)
+/* Returns once the shim has done its part (cgroups when it moves us by pid,
+ * network), then makes our cgroup the root of the container's cgroup view. */
+static void wait_for_shim(int sync_fd, int err_fd)
 {
-        _cleanup_close_ int rootfd = -EBADF, wd = -EBADF, newroot = -EBADF;
-        char b;
         ssize_t n;
-        int r;
+        char b;
 
-        /* Wait until the shim has put us into the cgroups. */
         do
                 n = read(sync_fd, &b, 1);
         while (n < 0 && errno == EINTR);
         if (n != 1)
                 fail(err_fd, INIT_STAGE_SYNC, n < 0 ? errno : EPIPE);
         safe_close(sync_fd);
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                fail(err_fd, INIT_STAGE_CGROUPNS, errno);
+}
 
+_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, const CgroupOps *join, int sync_fd,
+                              int err_fd)
+{
+        _cleanup_close_ int rootfd = -EBADF, wd = -EBADF, newroot = -EBADF;
+        int r;
+
+        /* Into the cgroups before anything of the workload can run or fork:
+         * limits hold from the first instruction. */
+        if (join) {
+                r = join->attach(c->cgroup_root, c->cgroup_parent, c->name, 0);
+                if (r < 0)
+                        fail(err_fd, INIT_STAGE_CGROUP, -r);
+        }
+        /* With a user namespace the shim's uid maps come before anything
+         * else; otherwise the mounts below run while the shim builds the
+         * network, and the wait comes just before the exec. */
         if (sec->user_namespace) {
+                wait_for_shim(sync_fd, err_fd);
                 r = shim_userns_child(sec, c->rootfs);
                 if (r < 0)
                         fail(err_fd, INIT_STAGE_USERNS, -r);
         }
-
-        /* Our cgroup becomes the root of the container's cgroup view. */
-        if (unshare(CLONE_NEWCGROUP) < 0)
-                fail(err_fd, INIT_STAGE_CGROUPNS, errno);
 
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 fail(err_fd, INIT_STAGE_MOUNTS, errno);
@@ -310,6 +325,8 @@ _noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, int 
          * fds above go away at exec (CLOEXEC), so failures still report. */
         if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 fail(err_fd, INIT_STAGE_EXEC, errno);
+        if (!sec->user_namespace)
+                wait_for_shim(sync_fd, err_fd);
         r = shim_security_apply(sec);
         if (r < 0)
                 fail(err_fd, INIT_STAGE_SECURITY, -r);

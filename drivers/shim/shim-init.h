@@ -4,6 +4,7 @@
  * around the rootfs and execs the command. Never returns. */
 #pragma once
 
+#include "drivers/container/cgroup.h"
 #include "drivers/container/container-files.h"
 #include "drivers/shim/shim-security.h"
 
@@ -24,6 +25,7 @@ typedef enum InitStage {
         INIT_STAGE_MASK,     /* masked and read-only paths (shim-security.c) */
         INIT_STAGE_SECURITY, /* capabilities, no_new_privs, seccomp */
         INIT_STAGE_USERNS,   /* user namespace: ids and the idmapped rootfs */
+        INIT_STAGE_CGROUP,   /* joining the workload's cgroups (v1) */
         _INIT_STAGE_MAX,
 } InitStage;
 
@@ -34,6 +36,10 @@ typedef struct InitError {
 
 const char *init_stage_to_string(InitStage s);
 
-/* sync_fd: read end; the shim closes the write end (after writing one byte)
- * once the child is in its cgroups. err_fd: O_CLOEXEC write end. */
-_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, int sync_fd, int err_fd);
+/* join: non-NULL when the child joins its cgroups itself, first thing
+ * (cgroup v1: a tid written to tasks, no RCU grace period to wait for);
+ * NULL when it is already in them (CLONE_INTO_CGROUP) or the shim moves it.
+ * sync_fd: read end; the shim closes the write end (after writing one byte)
+ * once the child's network is in place. err_fd: O_CLOEXEC write end. */
+_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, const CgroupOps *join, int sync_fd,
+                              int err_fd);

@@ -9,6 +9,8 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <sched.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -97,7 +99,7 @@ int shim_security_load(int dirfd, ShimSecurity *ret)
 {
         _cleanup_free_ char *buf = NULL;
         _cleanup_strv_free_ char **add = NULL, **drop = NULL;
-        ShimSecurity s = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF };
+        ShimSecurity s = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF, .seccomp_fd = -EBADF };
         const json_t *sec, *caps;
         json_t *j;
         size_t len;
@@ -367,6 +369,49 @@ int shim_seccomp_rule_count(uint64_t caps)
         return n;
 }
 
+int shim_seccomp_export(const ShimSecurity *s, int fd)
+{
+        scmp_filter_ctx ctx = NULL;
+        int r, n;
+
+        r = seccomp_build(s->caps, &ctx, &n);
+        if (r < 0)
+                return r;
+        r = seccomp_export_bpf(ctx, fd);
+        seccomp_release(ctx);
+        return r;
+}
+
+/* Loads the raw filter shim_seccomp_export() wrote into the pipe (to its
+ * end; BPF_MAXINSNS bounds it), as seccomp_load() would: no flags, after
+ * no_new_privs. */
+static int seccomp_load_from(int fd)
+{
+        struct sock_filter insns[BPF_MAXINSNS];
+        struct sock_fprog prog = { .filter = insns };
+        size_t have = 0;
+        ssize_t n;
+
+        for (;;) {
+                n = read(fd, (char *)insns + have, sizeof(insns) - have);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                have += (size_t)n;
+                if (have == sizeof(insns))
+                        return -E2BIG;
+        }
+        if (have == 0 || have % sizeof(insns[0]) != 0)
+                return -EBADMSG; /* the shim failed to compile it */
+        prog.len = (unsigned short)(have / sizeof(insns[0]));
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                return -errno;
+        return 0;
+}
+
 int shim_security_apply(const ShimSecurity *s)
 {
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
@@ -397,6 +442,8 @@ int shim_security_apply(const ShimSecurity *s)
         if (syscall(SYS_capset, &h, d) < 0)
                 return -errno;
 
+        if (s->seccomp && s->seccomp_fd >= 0)
+                return seccomp_load_from(s->seccomp_fd);
         if (s->seccomp) {
                 scmp_filter_ctx ctx = NULL;
                 int n;

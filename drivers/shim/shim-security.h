@@ -17,6 +17,7 @@ typedef struct ShimSecurity {
         uint32_t uid_base;      /* host uid/gid of container root when user_namespace */
         uint32_t id_count;
         int userns_sock;        /* socketpair end (shim: [0], init: [1]) carrying the rootfs tree fd */
+        int seccomp_fd;         /* init: read end of the compiled filter (shim_seccomp_export), or -EBADF */
         bool rootfs_idmapped;   /* set by shim_userns_parent() */
 } ShimSecurity;
 
@@ -46,8 +47,14 @@ int shim_proc_write(const char *path, const char *value);
 
 /* The last steps before exec, in this order: bounding set, ambient and
  * inheritable cleared, no_new_privs, capset(permitted = effective = caps),
- * then the seccomp filter (if enabled). */
+ * then the seccomp filter (if enabled): read from s->seccomp_fd when that is
+ * open, else compiled here. */
 int shim_security_apply(const ShimSecurity *s);
+
+/* Compiles the seccomp filter for s into fd as raw BPF (seccomp_export_bpf).
+ * berth-shim does this after the clone, while the init sets up its mounts
+ * on the other CPU, so the init only loads it. */
+int shim_seccomp_export(const ShimSecurity *s, int fd);
 
 /* User namespaces (spec.security.userNamespace). Shim side, after the
  * clone and before releasing the init: writes uid_map/gid_map (checked

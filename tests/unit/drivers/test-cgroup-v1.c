@@ -11,6 +11,23 @@
 static const char *R = "/sys/fs/cgroup";
 static char parent[64];
 
+/* pid's line for ctrl in /proc/PID/cgroup names our t1 cgroup. */
+static bool in_t1(pid_t pid, const char *ctrl)
+{
+        char p[64], want[128], *s = NULL;
+        bool ok;
+
+        snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+        if (read_file_at(AT_FDCWD, p, 65536, &s, NULL) < 0)
+                return false;
+        snprintf(want, sizeof(want), ":%s:/%s/t1\n", ctrl, parent);
+        ok = strstr(s, want) != NULL;
+        if (!ok)
+                fprintf(stderr, "%s has no \"%s\":\n%s", p, want, s);
+        free(s);
+        return ok;
+}
+
 static bool has(const char *ctrl, const char *file, const char *want)
 {
         char p[256], *s = NULL;
@@ -89,13 +106,34 @@ int main(void)
         snprintf(v, sizeof(v), "%d", (int)child);
         CHECK(has("pids", "cgroup.procs", v));
         CHECK(has("memory", "cgroup.procs", v));
+        /* pid 0: a single-threaded process joins itself through tasks (the
+         * shim's init does, no RCU grace period); v1 has no clone fd. */
+        int sp[2];
+        CHECK(pipe2(sp, O_CLOEXEC) == 0);
+        pid_t self = fork();
+        if (self == 0) {
+                char ok = cgroup_v1_ops.attach(R, parent, "t1", 0) >= 0 ? 'y' : 'n';
+                (void)!write(sp[1], &ok, 1);
+                pause();
+                _exit(0);
+        }
+        char ok = 0;
+        CHECK(read(sp[0], &ok, 1) == 1 && ok == 'y');
+        close(sp[0]);
+        close(sp[1]);
+        CHECK(in_t1(self, "memory"));
+        CHECK(in_t1(self, "pids"));
+        CHECK(in_t1(self, "freezer"));
+        CHECK(in_t1(self, "cpuset"));
+        CHECK(cgroup_v1_ops.clone_fd(R, parent, "t1") == -EOPNOTSUPP);
         CHECK_RC(cgroup_v1_ops.stats(R, parent, "t1", &st));
-        CHECK(st.pids_current == 1);
+        CHECK(st.pids_current == 2);
         CHECK(st.memory_limit_bytes == 0);
 
         /* remove kills the leftover and removes every hierarchy's dir */
         CHECK_RC(cgroup_v1_ops.remove(R, parent, "t1"));
         CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status));
+        CHECK(waitpid(self, &status, 0) == self && WIFSIGNALED(status));
         snprintf(p, sizeof(p), "%s/memory/%s/t1", R, parent);
         CHECK(access(p, F_OK) < 0 && errno == ENOENT);
 

@@ -85,6 +85,8 @@ int main(void)
 
         CHECK_RC(cgroup_v2_ops.attach(root, "berth", "w1", 4242));
         CHECK(has("berth/w1/cgroup.procs", "4242"));
+        /* a fake tree is no cgroup2 mount: no CLONE_INTO_CGROUP, the shim moves by pid */
+        CHECK(cgroup_v2_ops.clone_fd(root, "berth", "w1") == -EOPNOTSUPP);
 
         /* A missing limit file (controller not delegated) is an error. */
         mk("berth/w2");
