@@ -31,7 +31,7 @@ int log_writer_open(int dirfd, uint64_t max_bytes, LogWriter **ret);
  * a trailing partial line is held (per stream) until its newline arrives or
  * it reaches LOGFILE_LINE_MAX. */
 int log_writer_write(LogWriter *w, LogStream stream, const void *data, size_t len);
-/* Writes held partial lines as P records (at exit) and fdatasyncs. */
+/* Writes held partial lines as P records (at exit). */
 int log_writer_flush(LogWriter *w);
 LogWriter *log_writer_free(LogWriter *w);
 

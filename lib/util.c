@@ -161,6 +161,12 @@ int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *re
 
 int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode)
 {
+        return write_file_replace_at(dirfd, path, data, len, mode, WRITE_DURABLE);
+}
+
+int write_file_replace_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                          WriteDurability d)
+{
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -171,7 +177,7 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
         if (fd < 0)
                 return -errno;
         r = write_all(fd, data, len);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && d != WRITE_VOLATILE && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dirfd, tmp, dirfd, path) < 0)
                 r = -errno;
@@ -179,6 +185,8 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
                 (void)unlinkat(dirfd, tmp, 0);
                 return r;
         }
+        if (d != WRITE_DURABLE)
+                return 0;
         /* Make the rename itself durable. */
         if (dirfd == AT_FDCWD) {
                 _cleanup_close_ int dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -126,6 +126,16 @@ int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
 int read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len);
 /* Atomically replaces path (relative to dirfd): write tmp, fsync, rename, fsync dir. */
 int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode);
+/* How much of that a file needs. Readers always see the old or the new
+ * content whole; the flags only say what survives a power loss. */
+typedef enum WriteDurability {
+        WRITE_DURABLE,      /* fsync, rename, fsync dir: the new content survives */
+        WRITE_OLD_OR_NEW,   /* fsync, rename: after a power loss the old or the new, never a torn file */
+        WRITE_VOLATILE,     /* rename only: for a file that matters only while a process it
+                             * describes is alive, which a power loss ends too */
+} WriteDurability;
+int write_file_replace_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                          WriteDurability d);
 /* mkdir -p with mode for each created component; absolute path. */
 int mkdir_p(const char *path, mode_t mode);
 /* Removes a directory tree below dirfd/name without following symlinks or crossing mounts. */

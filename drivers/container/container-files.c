@@ -7,7 +7,7 @@
 /* jansson.h provides json_decrefp() */
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
-static int json_write_atomic(int dirfd, const char *file, json_t *j)
+static int json_write_atomic(int dirfd, const char *file, json_t *j, WriteDurability d)
 {
         _cleanup_free_ char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
         _cleanup_free_ char *line = NULL;
@@ -16,7 +16,7 @@ static int json_write_atomic(int dirfd, const char *file, json_t *j)
                 return -ENOMEM;
         if (asprintf(&line, "%s\n", s) < 0)
                 return -ENOMEM;
-        return write_file_atomic_at(dirfd, file, line, strlen(line), 0600);
+        return write_file_replace_at(dirfd, file, line, strlen(line), 0600, d);
 }
 
 static int json_read_at(int dirfd, const char *file, json_t **ret)
@@ -125,7 +125,9 @@ int shim_config_write(int dirfd, const Spec *spec, const DriverConfig *dc)
             json_object_set_new(j, "cgroupParent", json_string(dc->cgroup_parent)) < 0 ||
             json_object_set_new(j, "logMaxBytes", json_integer((json_int_t)dc->log_max_bytes)) < 0)
                 return -ENOMEM;
-        return json_write_atomic(dirfd, SHIM_CONFIG_FILE, j);
+        /* Written by every start and read only by that run's shim and its
+         * exec helpers: a power loss ends the run with it. */
+        return json_write_atomic(dirfd, SHIM_CONFIG_FILE, j, WRITE_VOLATILE);
 }
 
 int shim_config_read(int dirfd, ShimConfig **ret)
@@ -171,7 +173,10 @@ int shim_state_write(int dirfd, const ShimState *s)
                                              "bootId", s->boot_id);
         if (!j)
                 return -ENOMEM;
-        return json_write_atomic(dirfd, SHIM_STATE_FILE, j);
+        /* Needed only to adopt a live run after berthd restarts, which the
+         * page cache carries; after a power loss there is no run to adopt and
+         * an unreadable state.json reads as a lost run (container.c adopt). */
+        return json_write_atomic(dirfd, SHIM_STATE_FILE, j, WRITE_VOLATILE);
 }
 
 int shim_state_read(int dirfd, ShimState *ret)
@@ -208,7 +213,7 @@ int driver_exit_write(int dirfd, const DriverExit *e)
                                              "message", e->message);
         if (!j)
                 return -ENOMEM;
-        return json_write_atomic(dirfd, SHIM_EXIT_FILE, j);
+        return json_write_atomic(dirfd, SHIM_EXIT_FILE, j, WRITE_DURABLE); /* an exit code is never lost */
 }
 
 int driver_exit_read(int dirfd, DriverExit *ret)

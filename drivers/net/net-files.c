@@ -70,25 +70,10 @@ char *net_render_resolv_conf(const char *host_resolv)
         return buf;
 }
 
-/* tmp + rename, no fsync: these files are regenerated before every start,
- * so they need to be whole, not durable (and fsyncs cost start latency). */
+/* Regenerated before every start: whole, not durable (util.h). */
 int net_file_replace_at(int dirfd, const char *name, const char *text)
 {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        int r;
-
-        if (asprintf(&tmp, ".%s.tmp", name) < 0)
-                return -ENOMEM;
-        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-                return -errno;
-        r = write_all(fd, text, strlen(text));
-        if (r >= 0 && renameat(dirfd, tmp, dirfd, name) < 0)
-                r = -errno;
-        if (r < 0)
-                (void)unlinkat(dirfd, tmp, 0);
-        return r;
+        return write_file_replace_at(dirfd, name, text, strlen(text), 0644, WRITE_VOLATILE);
 }
 
 int net_write_files(int dirfd, const char *name, uint32_t addr)

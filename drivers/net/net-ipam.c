@@ -5,9 +5,12 @@
  *   {"cidr":"10.88.0.0/16","next":7,
  *    "allocations":[{"owner":"web","address":"10.88.0.5","ports":["8080:80/tcp"]}]}
  *
- * Every change is written with write_file_atomic_at (tmp, fsync, rename, fsync
- * dir) before the caller is told the result, so an address handed out is on
- * disk first and a crash can never make berthd hand it out twice. "next" makes
+ * Every change is written whole and fsync'd before the rename
+ * (WRITE_OLD_OR_NEW) and before the caller is told the result, so a crash of
+ * berthd can never make it hand an address out twice. The directory is not
+ * fsync'd: a power loss may bring back the previous file, which is whole and
+ * consistent, and no workload that held an address handed out since is
+ * running any more (the next start of each allocates again). "next" makes
  * allocation round robin: a released address comes back only after the rest
  * of the range was used. The gateway (network + 1), network and broadcast
  * addresses are never handed out. */
@@ -135,7 +138,7 @@ static int ipam_save(NetIpam *ipam)
         text = json_dumps(root, JSON_COMPACT);
         if (!text)
                 goto out;
-        r = write_file_atomic_at(ipam->dirfd, NET_IPAM_FILE, text, strlen(text), 0600);
+        r = write_file_replace_at(ipam->dirfd, NET_IPAM_FILE, text, strlen(text), 0600, WRITE_OLD_OR_NEW);
 out:
         json_decref(root);
         return r;

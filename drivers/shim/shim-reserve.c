@@ -19,7 +19,9 @@ void shim_exit_reserve(int dirfd)
                 (void)unlinkat(dirfd, SHIM_EXIT_RESERVE_FILE, 0);
                 return;
         }
-        (void)fsync(fd);
+        /* No fsync: the blocks are the filesystem's to give back from the
+         * moment fallocate returns, and after a power loss there is no run
+         * whose exit needs them. */
 }
 
 static bool is_disk_full(int r)
