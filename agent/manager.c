@@ -165,6 +165,24 @@ int manager_persist(MWorkload *w)
         return r;
 }
 
+int manager_persist_emit(MWorkload *w, const char *type, const char *message)
+{
+        Manager *m = w->manager;
+        int r;
+
+        r = state_begin(m->state);
+        if (r < 0)
+                return log_error_errno(r, "cannot begin a state transaction: %m");
+        r = manager_persist(w);
+        if (r >= 0)
+                r = manager_emit(m, type, wname(w), message);
+        if (r >= 0)
+                r = state_commit(m->state);
+        if (r < 0)
+                state_rollback(m->state);
+        return r;
+}
+
 int manager_emit(Manager *m, const char *type, const char *workload, const char *message)
 {
         uint64_t id;
@@ -240,7 +258,8 @@ static void workload_record_lost(MWorkload *w, const char *message)
         (void)set_text(&s->message, message);
 }
 
-static void workload_emit_exit(MWorkload *w)
+/* Records the run's end and its event in one transaction. */
+static void workload_persist_exit(MWorkload *w)
 {
         const WorkloadStatus *s = &w->pub.status;
         char msg[64];
@@ -250,7 +269,7 @@ static void workload_emit_exit(MWorkload *w)
                          strempty(sigabbrev_np(s->term_signal)));
         else
                 snprintf(msg, sizeof(msg), "exit code %d", s->exit_code);
-        manager_emit(w->manager, s->oom_killed ? "oom-killed" : "exited", wname(w), msg);
+        manager_persist_emit(w, s->oom_killed ? "oom-killed" : "exited", msg);
 }
 
 /* Called once the run ended (exit record, lost or start failure) and persisted. */
@@ -274,13 +293,11 @@ static int on_shim_exit(sd_event_source *s, int fd, uint32_t revents, void *user
         r = ops->read_exit(w->driver, wname(w), &ex);
         if (r >= 0) {
                 workload_record_exit(w, &ex);
-                manager_persist(w);
-                workload_emit_exit(w);
+                workload_persist_exit(w);
         } else {
                 wlog_warning_errno(wname(w), r, "the shim exited without an exit record: %m");
                 workload_record_lost(w, "the supervisor exited without an exit record");
-                manager_persist(w);
-                manager_emit(w->manager, "lost", wname(w), "the supervisor exited without an exit record");
+                manager_persist_emit(w, "lost", "the supervisor exited without an exit record");
         }
         workload_run_ended(w, now_usec(CLOCK_REALTIME) - started);
         return 0;
@@ -399,9 +416,8 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         st->vm_accelerator = run.vm_accelerator;
         st->vm_backend = run.vm_backend;
         st->started_at = run.started_at ?: now_usec(CLOCK_REALTIME);
-        manager_persist(w);
+        manager_persist_emit(w, "started", NULL);
         CRASH_POINT("start.after-running");
-        manager_emit(w->manager, "started", wname(w), NULL);
         manager_sched_running(w);
         if (workload_watch_run(w) < 0)
                 return 0;
@@ -443,7 +459,10 @@ static int workload_start_run(MWorkload *w, BerthError *err)
         manager_persist(w);
         CRASH_POINT("start.before-spawn");
 
-        r = ops->prepare(w->driver, w->spec, err);
+        /* Right after create the cgroup, address and files are fresh: only
+         * later starts prepare again (a restart, a start after stop). */
+        r = w->prepared ? 0 : ops->prepare(w->driver, w->spec, err);
+        w->prepared = false;
         if (r >= 0) {
                 workload_net_refresh(w);
                 r = ops->start(w->driver, w->spec, &fd, err);
@@ -597,6 +616,7 @@ int manager_workload_create2(Manager *m, Spec *spec, bool start, MWorkload **ret
         w->pub.spec = spec;
         w->driver = drv;
         w->desired_running = start;
+        w->prepared = true;
         w->pub.status.state = WORKLOAD_CREATED;
         w->pub.status.created_at = now_usec(CLOCK_REALTIME);
         workload_net_refresh(w);
@@ -976,8 +996,7 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
         case DRIVER_ADOPT_EXITED:
                 if (ops->read_exit(w->driver, wname(w), &ex) >= 0) {
                         workload_record_exit(w, &ex);
-                        manager_persist(w);
-                        workload_emit_exit(w);
+                        workload_persist_exit(w);
                         workload_maybe_restart(w, ex.finished_at - w->pub.status.started_at);
                         return;
                 }

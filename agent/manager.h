@@ -66,6 +66,7 @@ struct MWorkload {
         unsigned backoff_step;
 
         bool stop_pending;       /* stop requested while the start was in flight */
+        bool prepared;           /* create ran the driver's prepare: the first start skips it */
         usec_t stop_timeout;
 
         bool removing;
@@ -115,6 +116,8 @@ void manager_shutdown(Manager *m);
 MWorkload *manager_find(Manager *m, const char *name);
 int manager_emit(Manager *m, const char *type, const char *workload, const char *message);
 int manager_persist(MWorkload *w);
+/* manager_persist() and manager_emit() in one transaction: one fsync, not two. */
+int manager_persist_emit(MWorkload *w, const char *type, const char *message);
 int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError *err);
 /* start false: create-only (POST /v1/workloads?start=false): recorded, booked
  * with the scheduler and prepared, left in state created until a start. */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,6 +18,8 @@
 #include "drivers/net/net.h"
 #include "lib/crashpoint.h"
 #include "lib/log.h"
+
+extern char **environ;
 
 struct Driver {
         char *root_dir;
@@ -148,44 +151,46 @@ static int container_prepare(Driver *d, const Spec *spec, BerthError *err)
         return container_net_prepare(d, spec, dfd, err);
 }
 
-static _noreturn_ void spawn_child(const char *shim, const char *dir, int notify_w, int null_fd, int err_fd)
+/* posix_spawn, not fork: glibc's vfork-style clone copies none of berthd's
+ * page tables, which two forks of the daemon (the old double fork) did at
+ * every start. The shim gets a session of its own, default signals and an
+ * empty mask, /dev/null as stdin/stdout, shim.log as stderr and the start
+ * report pipe as fd 3, nothing else. berthd is the subreaper that reaps it. */
+static int spawn_shim(const char *shim, const char *dir, int notify_w, int null_fd, int err_fd, pid_t *ret)
 {
         char *argv[] = { (char *)shim, (char *)dir, NULL };
-        sigset_t all;
-        pid_t pid;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        sigset_t none, dfl;
+        int r;
 
-        /* First child: new session, fork again, leave at once so that the
-         * shim is reparented to init (or the nearest subreaper). */
-        if (setsid() < 0)
-                _exit(1);
-        pid = fork();
-        if (pid != 0)
-                _exit(pid < 0 ? 1 : 0);
-
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int s = 1; s < NSIG; s++)
-                if (s != SIGKILL && s != SIGSTOP)
-                        (void)signal(s, SIG_DFL);
-
-        /* Move every fd we need above 3 first so the dup2s cannot clobber. */
-        notify_w = fcntl(notify_w, F_DUPFD, 10);
-        null_fd = fcntl(null_fd, F_DUPFD, 10);
-        err_fd = fcntl(err_fd, F_DUPFD, 10);
-        if (notify_w < 0 || null_fd < 0 || err_fd < 0)
-                _exit(1);
-        if (dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(err_fd, 2) < 0 ||
-            dup2(notify_w, SHIM_NOTIFY_FD) < 0)
-                _exit(1);
-        close_range(SHIM_NOTIFY_FD + 1, ~0U, 0);
-        execv(shim, argv);
-        {
-                char line[256];
-                int n = snprintf(line, sizeof(line), "{\"ok\":false,\"errno\":%d,\"message\":\"exec %s failed\"}\n",
-                                 errno, "berth-shim");
-                (void)!write(SHIM_NOTIFY_FD, line, (size_t)n);
+        sigemptyset(&none);
+        sigfillset(&dfl);
+        sigdelset(&dfl, SIGKILL);
+        sigdelset(&dfl, SIGSTOP);
+        r = posix_spawn_file_actions_init(&fa);
+        if (r != 0)
+                return -r;
+        r = posix_spawnattr_init(&at);
+        if (r != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -r;
         }
-        _exit(127);
+        /* 0-2 first: their sources are berthd's fds >= 3, which dup2 onto 3
+         * can then clobber no longer. */
+        if ((r = posix_spawn_file_actions_adddup2(&fa, null_fd, 0)) == 0 &&
+            (r = posix_spawn_file_actions_adddup2(&fa, null_fd, 1)) == 0 &&
+            (r = posix_spawn_file_actions_adddup2(&fa, err_fd, 2)) == 0 &&
+            (r = posix_spawn_file_actions_adddup2(&fa, notify_w, SHIM_NOTIFY_FD)) == 0 &&
+            (r = posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_NOTIFY_FD + 1)) == 0 &&
+            (r = posix_spawnattr_setsigmask(&at, &none)) == 0 &&
+            (r = posix_spawnattr_setsigdefault(&at, &dfl)) == 0 &&
+            (r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                                       POSIX_SPAWN_SETSIGDEF)) == 0)
+                r = posix_spawn(ret, shim, &fa, &at, argv, environ);
+        posix_spawnattr_destroy(&at);
+        posix_spawn_file_actions_destroy(&fa);
+        return -r;
 }
 
 static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err)
@@ -193,7 +198,7 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
         _cleanup_close_ int dfd = -EBADF, null_fd = -EBADF, err_fd = -EBADF;
         _cleanup_free_ char *dir = NULL;
         DriverConfig dc;
-        int p[2], r, status;
+        int p[2], r;
         pid_t pid;
 
         r = open_workload_dir(d, spec->name, true, &dfd);
@@ -228,25 +233,13 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
                 return berth_error_set(err, r, "", "fcntl: %s", strerror(-r));
         }
 
-        pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                safe_close(p[0]);
-                safe_close(p[1]);
-                return berth_error_set(err, r, "", "fork: %s", strerror(-r));
-        }
-        if (pid == 0)
-                spawn_child(d->shim_path, dir, p[1], null_fd, err_fd);
-
+        r = spawn_shim(d->shim_path, dir, p[1], null_fd, err_fd, &pid);
         safe_close(p[1]);
-        /* The middle process exits right after its fork. */
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (r < 0) {
                 safe_close(p[0]);
-                return berth_error_set(err, -ECHILD, "", "could not spawn berth-shim");
+                return berth_error_set(err, r, "", "cannot run %s: %s", d->shim_path, strerror(-r));
         }
-        wlog_debug(spec->name, "spawned berth-shim");
+        wlog_debug(spec->name, "spawned berth-shim as pid %d", (int)pid);
         *ret_notify_fd = p[0];
         return 0;
 }
