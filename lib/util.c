@@ -177,15 +177,20 @@ int write_file_replace_at(int dirfd, const char *path, const void *data, size_t 
         if (fd < 0)
                 return -errno;
         r = write_all(fd, data, len);
-        if (r >= 0 && d != WRITE_VOLATILE && fsync(fd) < 0)
+        if (r >= 0 && d != WRITE_VOLATILE && d != WRITE_DURABLE_NEW && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dirfd, tmp, dirfd, path) < 0)
                 r = -errno;
+        if (r >= 0 && d == WRITE_DURABLE_NEW && fsync(fd) < 0) {
+                r = -errno;
+                (void)unlinkat(dirfd, path, 0); /* not durable: not there */
+                return r;
+        }
         if (r < 0) {
                 (void)unlinkat(dirfd, tmp, 0);
                 return r;
         }
-        if (d != WRITE_DURABLE)
+        if (d != WRITE_DURABLE && d != WRITE_DURABLE_NEW)
                 return 0;
         /* Make the rename itself durable. */
         if (dirfd == AT_FDCWD) {

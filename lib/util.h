@@ -130,6 +130,10 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
  * content whole; the flags only say what survives a power loss. */
 typedef enum WriteDurability {
         WRITE_DURABLE,      /* fsync, rename, fsync dir: the new content survives */
+        WRITE_DURABLE_NEW,  /* for a name that does not exist yet: rename, then fsync the file and
+                             * the dir, durable once it returns; one journal commit where the
+                             * filesystem commits the rename with the file (ext4, xfs). A crash
+                             * before it returns may leave the file torn: read as never written */
         WRITE_OLD_OR_NEW,   /* fsync, rename: after a power loss the old or the new, never a torn file */
         WRITE_VOLATILE,     /* rename only: for a file that matters only while a process it
                              * describes is alive, which a power loss ends too */

@@ -213,7 +213,9 @@ int driver_exit_write(int dirfd, const DriverExit *e)
                                              "message", e->message);
         if (!j)
                 return -ENOMEM;
-        return json_write_atomic(dirfd, SHIM_EXIT_FILE, j, WRITE_DURABLE); /* an exit code is never lost */
+        /* An exit code is never lost: durable before the shim exits, which is
+         * when berthd reads it. The run's start removed any older exit.json. */
+        return json_write_atomic(dirfd, SHIM_EXIT_FILE, j, WRITE_DURABLE_NEW);
 }
 
 int driver_exit_read(int dirfd, DriverExit *ret)

@@ -184,11 +184,15 @@ int main(int argc, char *argv[])
         if (faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0)
                 return shim_vm_run(dirfd, c, w, cg, &notify_fd); /* isolation: vm (shim-vm.c) */
 
+        /* Who compiles the seccomp filter while the other works: the shim
+         * while the init mounts its rootfs, or in bridge mode the init while
+         * the shim builds the network (the longer of the two). */
+        bool shim_compiles = sec.seccomp && !c->bridge_network;
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (null_fd < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "open /dev/null: %m");
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
-            pipe2(ep, O_CLOEXEC) < 0 || (sec.seccomp && pipe2(bpf, O_CLOEXEC) < 0))
+            pipe2(ep, O_CLOEXEC) < 0 || (shim_compiles && pipe2(bpf, O_CLOEXEC) < 0))
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "pipe: %m");
         sec.seccomp_fd = bpf[0];
 
@@ -269,8 +273,7 @@ int main(int argc, char *argv[])
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "bridge network: %s", strerror(-r));
                 }
         }
-        /* The seccomp filter, compiled while the init mounts its rootfs. */
-        if (sec.seccomp) {
+        if (shim_compiles) {
                 r = shim_seccomp_export(&sec, bpf[1]);
                 safe_close(bpf[1]);
                 if (r < 0) {

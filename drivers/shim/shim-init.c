@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -325,9 +326,22 @@ _noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, cons
          * fds above go away at exec (CLOEXEC), so failures still report. */
         if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
                 fail(err_fd, INIT_STAGE_EXEC, errno);
+        /* No filter from the shim (bridge mode: it builds the network
+         * meanwhile): compile our own now, before the wait, not after. */
+        ShimSecurity own = *sec;
+        if (own.seccomp && own.seccomp_fd < 0) {
+                own.seccomp_fd = memfd_create("seccomp", MFD_CLOEXEC);
+                if (own.seccomp_fd < 0)
+                        fail(err_fd, INIT_STAGE_SECURITY, errno);
+                r = shim_seccomp_export(&own, own.seccomp_fd);
+                if (r >= 0 && lseek(own.seccomp_fd, 0, SEEK_SET) < 0)
+                        r = -errno;
+                if (r < 0)
+                        fail(err_fd, INIT_STAGE_SECURITY, -r);
+        }
         if (!sec->user_namespace)
                 wait_for_shim(sync_fd, err_fd);
-        r = shim_security_apply(sec);
+        r = shim_security_apply(&own);
         if (r < 0)
                 fail(err_fd, INIT_STAGE_SECURITY, -r);
         execvp(c->argv[0], c->argv);

@@ -53,7 +53,8 @@ int shim_security_apply(const ShimSecurity *s);
 
 /* Compiles the seccomp filter for s into fd as raw BPF (seccomp_export_bpf).
  * berth-shim does this after the clone, while the init sets up its mounts
- * on the other CPU, so the init only loads it. */
+ * on the other CPU, so the init only loads it (in bridge mode the roles
+ * swap: the shim builds the network, the init compiles its own filter). */
 int shim_seccomp_export(const ShimSecurity *s, int fd);
 
 /* User namespaces (spec.security.userNamespace). Shim side, after the
