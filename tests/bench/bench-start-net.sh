@@ -70,18 +70,24 @@ stats() {
                 printf "%.2f %.2f\n", m, v[i] }'
 }
 
-echo "bench-start-net: $N runs each of /bin/true start-to-exit ($(nproc) CPUs, $(uname -r))"
-for mode in none bridge; do
-        "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$N" "$mode" >"$tmp/berth-$mode.ms" ||
-                { echo "berth ($mode) failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
+# In rounds, each runtime in turn, so that load drift on a shared machine
+# weighs on all of them alike (BENCH_ROUNDS, default 5).
+rounds=${BENCH_ROUNDS:-5}
+per=$(((N + rounds - 1) / rounds))
+echo "bench-start-net: $((per * rounds)) runs each of /bin/true start-to-exit, $rounds interleaved rounds ($(nproc) CPUs, $(uname -r))"
+for ((round = 0; round < rounds; round++)); do
+        for mode in none bridge; do
+                "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$per" "$mode" >>"$tmp/berth-$mode.ms" ||
+                        { echo "berth ($mode) failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
+        done
+        if command -v runc >/dev/null; then
+                "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$per" >>"$tmp/runc.ms" || true
+        fi
+        if command -v crun >/dev/null && command -v runc >/dev/null; then
+                unshare -m -- sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec "$@"' _ \
+                        "$py" "$here/bench_start.py" oci crun "$tmp/crun-state" "$tmp/bundle" "$per" >>"$tmp/crun.ms" || true
+        fi
 done
-if command -v runc >/dev/null; then
-        "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$N" >"$tmp/runc.ms" || true
-fi
-if command -v crun >/dev/null && command -v runc >/dev/null; then
-        unshare -m -- sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec "$@"' _ \
-                "$py" "$here/bench_start.py" oci crun "$tmp/crun-state" "$tmp/bundle" "$N" >"$tmp/crun.ms" || true
-fi
 
 declare -A med p99
 printf '%-13s %5s %10s %10s\n' runtime runs "median ms" "p99 ms"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # bench-start.sh [N] [BUILD_DIR]: container start-to-exit latency of /bin/true
 # from a busybox rootfs, N runs each (default 30):
-#   berth  POST /v1/workloads + GET /v1/workloads/NAME/wait on berthd's socket
+#   berth  POST /v1/workloads + GET /v1/workloads/NAME/wait on berthd's socket,
+#          network none: a new network namespace with loopback only, the same
+#          isolation as the runc spec's bundle (bridge mode: bench-start-net.sh)
 #   runc   runc run of an OCI bundle with the same rootfs and command
 #   crun   crun run of the same bundle (inside unshare -m with the hybrid
 #          cgroup2 mount /sys/fs/cgroup/unified unmounted: crun refuses hybrid mode)
-# Prints median and p99 per runtime and the ratios berth/crun and berth/runc.
+# Runs in BENCH_ROUNDS (5) interleaved rounds. Prints median and p99 per runtime and the ratios berth/crun and berth/runc.
 # Not part of the test suite. Needs root. berthd runs in a network namespace
 # and a temp root of its own; everything is removed on exit.
 set -euo pipefail
@@ -80,18 +82,24 @@ stats() {
                 printf "%.2f %.2f\n", m, v[i] }'
 }
 
-echo "bench-start: $N runs each of /bin/true start-to-exit ($(nproc) CPUs, $(uname -r))"
-if [[ $berth_ok == 1 ]]; then
-        "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$N" >"$tmp/berth.ms" ||
-                { echo "berth run failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
-fi
-if command -v runc >/dev/null; then
-        "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$N" >"$tmp/runc.ms" || true
-fi
-if command -v crun >/dev/null && command -v runc >/dev/null; then
-        unshare -m -- sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec "$@"' _ \
-                "$py" "$here/bench_start.py" oci crun "$tmp/crun-state" "$tmp/bundle" "$N" >"$tmp/crun.ms" || true
-fi
+# In rounds, each runtime in turn, so that load drift on a shared machine
+# weighs on all of them alike (BENCH_ROUNDS, default 5).
+rounds=${BENCH_ROUNDS:-5}
+per=$(((N + rounds - 1) / rounds))
+echo "bench-start: $((per * rounds)) runs each of /bin/true start-to-exit, $rounds interleaved rounds ($(nproc) CPUs, $(uname -r))"
+for ((round = 0; round < rounds; round++)); do
+        if [[ $berth_ok == 1 ]]; then
+                "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$per" none >>"$tmp/berth.ms" ||
+                        { echo "berth run failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
+        fi
+        if command -v runc >/dev/null; then
+                "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$per" >>"$tmp/runc.ms" || true
+        fi
+        if command -v crun >/dev/null && command -v runc >/dev/null; then
+                unshare -m -- sh -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec "$@"' _ \
+                        "$py" "$here/bench_start.py" oci crun "$tmp/crun-state" "$tmp/bundle" "$per" >>"$tmp/crun.ms" || true
+        fi
+done
 
 declare -A med p99
 printf '%-6s %6s %10s %10s\n' runtime runs "median ms" "p99 ms"

@@ -9,6 +9,7 @@ Prints one duration in milliseconds per line (the caller summarises).
 Only the standard library; no third-party modules."""
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def request(sock, method, path, body=None):
 
 
 def bench_berth(sock, rootfs, n, network=None):
-    prefix = "bench-%d" % int(time.time())
+    prefix = "bench-%d-%d" % (int(time.time()), os.getpid())
     for i in range(n + 1):  # run 0 warms up and is not counted
         name = "%s-%d" % (prefix, i)
         spec = {"rootfs": rootfs, "command": ["/bin/true"]}
@@ -61,7 +62,7 @@ def bench_berth(sock, rootfs, n, network=None):
 
 def bench_oci(runtime, state, bundle, n):
     for i in range(n + 1):
-        cid = "berth-bench-%d-%d" % (int(time.time()), i)
+        cid = "berth-bench-%d-%d-%d" % (int(time.time()), os.getpid(), i)
         t0 = time.perf_counter()
         r = subprocess.run([runtime, "--root", state, "run", "-b", bundle, cid],
                            stdin=subprocess.DEVNULL, capture_output=True)
