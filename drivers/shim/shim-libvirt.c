@@ -496,8 +496,21 @@ static void embed_cleanup(int dirfd, const char *root, const char *dom, bool own
                 return;
         *strrchr(parent, '/') = 0;
         pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (pfd >= 0)
-                (void)rm_rf_at(pfd, strrchr(root, '/') + 1);
+        if (pfd < 0)
+                return;
+        /* Once, under ASan, the tree outlived the run: something of the
+         * embedded driver may still be writing in it as it goes. Try again
+         * for up to 1 s, then say so. */
+        for (unsigned i = 0; i < 40; i++) {
+                int r = rm_rf_at(pfd, strrchr(root, '/') + 1);
+                if (r >= 0 || r == -ENOENT)
+                        return;
+                if (i == 39) {
+                        log_warning_errno(r, "Cannot remove the embedded root %s: %m", root);
+                        return;
+                }
+                (void)usleep(25 * 1000);
+        }
 }
 
 static void block_signals(sigset_t *mask)
