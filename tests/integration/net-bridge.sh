@@ -10,8 +10,11 @@ source "$(dirname "$0")/lib.sh"
 command -v nft >/dev/null || skip "nft is missing (apt-get install nftables)"
 "$BERTH_SOURCE_ROOT/deploy/make-busybox-rootfs.sh" "$IT_ROOTFS" >/dev/null
 # (Debian's static busybox wget crashes in glibc's resolver: nc is the client.)
+# The list first: grep -q in a pipeline could SIGPIPE busybox, and pipefail
+# would read that as a missing applet (a skip that depended on timing).
+applets=$("$IT_ROOTFS/bin/busybox" --list)
 for applet in httpd nc ip; do
-        "$IT_ROOTFS/bin/busybox" --list | grep -qx "$applet" || skip "busybox without $applet"
+        grep -qx "$applet" <<<"$applets" || skip "busybox without $applet"
 done
 
 daemon_start a

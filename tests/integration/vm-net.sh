@@ -12,8 +12,10 @@ source "$(dirname "$0")/lib.sh"
 
 vm_require
 [[ -c /dev/net/tun ]] || skip "no /dev/net/tun"
+# The list first: grep -q in a pipeline could SIGPIPE busybox (pipefail).
+applets=$("$IT_ROOTFS/bin/busybox" --list)
 for applet in ping ip hostname httpd; do
-        "$IT_ROOTFS/bin/busybox" --list | grep -qx "$applet" || skip "busybox without $applet"
+        grep -qx "$applet" <<<"$applets" || skip "busybox without $applet"
 done
 
 daemon_start a --config "$IT_TMP/berthd.yaml"
