@@ -16,12 +16,14 @@ Subcommands print one JSON document on stdout; the shell tests check it.
 Common options: --target unix:PATH | HOST:PORT, --tls CA,CERT,KEY, --timeout S
 """
 import argparse
+import atexit
 import base64
 import datetime
 import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -36,6 +38,7 @@ PROTO = os.path.join(SRC, "proto")
 
 def load_stubs():
     out = tempfile.mkdtemp(prefix="berth-grpc-stubs-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)  # imported modules stay loaded
     inc = os.path.join(os.path.dirname(protoc.__file__), "_proto")
     # berth.v1 keeps its package path; health is generated flat (its "grpc."
     # package would shadow the grpc module itself).

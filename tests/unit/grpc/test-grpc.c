@@ -5,6 +5,7 @@
  * test backend of tests/unit/api: status codes, deadlines, size limits,
  * the concurrent stream limit, keepalive pings, rapid-reset protection and
  * GOAWAY on shutdown. */
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -366,7 +367,7 @@ static void test_server(void)
         CHECK(access(path, F_OK) < 0); /* socket removed */
         test_backend_free(tb);
         sd_event_unref(e);
-        (void)rmdir(dir);
+        (void)rm_rf_at(AT_FDCWD, dir); /* the test backend made web/ in it */
 }
 
 int main(void)
