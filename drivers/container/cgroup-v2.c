@@ -139,7 +139,7 @@ static int v2_clone_fd(const char *root, const char *parent, const char *name)
         if (fstatfs(fd, &sf) < 0)
                 return -errno;
         if (sf.f_type != CGROUP2_SUPER_MAGIC)
-                return -EOPNOTSUPP; /* a fake tree (tests): attach by pid */
+                return -EOPNOTSUPP; /* a fake tree (tests) */
         return TAKE_FD(fd);
 }
 

@@ -36,7 +36,8 @@ typedef struct CgroupOps {
         int (*attach)(const char *root, const char *parent, const char *name, pid_t pid);
         /* An O_PATH fd of the workload's cgroup for clone3(CLONE_INTO_CGROUP),
          * which joins the child at fork without any lock wait: v2 on a real
-         * cgroup2 mount only; -EOPNOTSUPP on v1 and on a fake tree. */
+         * cgroup2 mount only; -EOPNOTSUPP on v1 and on a fake tree, where the
+         * child attaches itself (pid 0). */
         int (*clone_fd)(const char *root, const char *parent, const char *name);
         int (*stats)(const char *root, const char *parent, const char *name, DriverStats *ret);
         /* Kills what is left, then removes the cgroup(s); 0 if already gone. */

@@ -124,7 +124,7 @@ int container_exec_spawn(const char *cgroup_root, const char *cgroup_parent, con
                                 (void)signal(s, SIG_DFL);
                 /* The cgroup first: after setns into the cgroup namespace
                  * the host path would no longer resolve. */
-                if (cg->attach(cgroup_root, cgroup_parent, name, getpid()) < 0)
+                if (cg->attach(cgroup_root, cgroup_parent, name, 0) < 0) /* single-threaded: cgroup.h */
                         _exit(126);
                 if (setns(target, flags) < 0)
                         _exit(126);

@@ -206,18 +206,12 @@ int main(int argc, char *argv[])
                 sec.userns_sock = usp[1];
                 flags |= CLONE_NEWUSER;
         }
-        /* How the init gets into its cgroups, fastest first (cgroup.h):
-         * born there (v2), joins itself (v1), or moved by pid (a fake tree). */
-        if (!cg)
-                return fail_start(dirfd, w, &notify_fd, 126, EOPNOTSUPP, "join cgroup: no cgroup backend");
+        /* The init is born in its cgroup where it can be (cgroup2); else it
+         * joins it itself, first thing (cgroup.h: attach with pid 0). */
         cgfd = cg->clone_fd(c->cgroup_root, c->cgroup_parent, c->name);
-        const CgroupOps *self_join = cg->version == 1 ? cg : NULL;
-        bool move_by_pid = cgfd < 0 && !self_join;
         pid = clone_init(flags, cgfd, &pidfd);
         if (pid < 0 && cgfd >= 0) {
-                /* a kernel without CLONE_INTO_CGROUP (< 5.7): move it by pid */
-                cgfd = safe_close(cgfd);
-                move_by_pid = true;
+                cgfd = safe_close(cgfd); /* a kernel without CLONE_INTO_CGROUP (< 5.7) */
                 pid = clone_init(flags, -EBADF, &pidfd);
         }
         if (pid < 0)
@@ -232,7 +226,7 @@ int main(int argc, char *argv[])
                 if (dup2(null_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(errp[1], 2) < 0)
                         _exit(126);
                 safe_close(bpf[1]); /* the filter is read to its end */
-                shim_init_run(c, &sec, self_join, sync[0], ep[1]);
+                shim_init_run(c, &sec, cgfd >= 0 ? NULL : cg, sync[0], ep[1]);
         }
         safe_close(out[1]);
         safe_close(errp[1]);
@@ -252,12 +246,6 @@ int main(int argc, char *argv[])
         }
 
         cgfd = safe_close(cgfd);
-        r = move_by_pid ? cg->attach(c->cgroup_root, c->cgroup_parent, c->name, pid) : 0;
-        if (r < 0) {
-                (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                (void)waitpid(pid, NULL, 0);
-                return fail_start(dirfd, w, &notify_fd, 126, -r, "join cgroup: %s", strerror(-r));
-        }
         /* Bridge mode: the init waits on the sync pipe inside its new netns,
          * so its eth0 is made and configured before anything of the
          * workload runs (docs/NETWORK.md). */

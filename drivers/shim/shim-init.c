@@ -213,8 +213,8 @@ static char **build_env(const ShimConfig *c)
         return l;
 }
 
-/* Returns once the shim has done its part (cgroups when it moves us by pid,
- * network), then makes our cgroup the root of the container's cgroup view. */
+/* Returns once the shim has done its part (uid maps, network), then makes
+ * our cgroup the root of the container's cgroup view. */
 static void wait_for_shim(int sync_fd, int err_fd)
 {
         ssize_t n;

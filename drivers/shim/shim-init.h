@@ -37,8 +37,8 @@ typedef struct InitError {
 const char *init_stage_to_string(InitStage s);
 
 /* join: non-NULL when the child joins its cgroups itself, first thing
- * (cgroup v1: a tid written to tasks, no RCU grace period to wait for);
- * NULL when it is already in them (CLONE_INTO_CGROUP) or the shim moves it.
+ * (attach with pid 0: on v1 its tid to tasks, no RCU grace period to wait
+ * for); NULL when it was born in them (CLONE_INTO_CGROUP).
  * sync_fd: read end; the shim closes the write end (after writing one byte)
  * once the child's network is in place. err_fd: O_CLOEXEC write end. */
 _noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, const CgroupOps *join, int sync_fd,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The v1 backend on the real hierarchy (root, hybrid/v1 host). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -11,19 +12,27 @@
 static const char *R = "/sys/fs/cgroup";
 static char parent[64];
 
-/* pid's line for ctrl in /proc/PID/cgroup names our t1 cgroup. */
-static bool in_t1(pid_t pid, const char *ctrl)
+static volatile pid_t idle_tid;
+
+static void *idle_thread(void *arg)
+{
+        idle_tid = gettid();
+        for (;;)
+                pause();
+        return arg;
+}
+
+/* Thread tid's (of process pid) line for ctrl names our t1 cgroup. */
+static bool in_t1(pid_t pid, pid_t tid, const char *ctrl)
 {
         char p[64], want[128], *s = NULL;
         bool ok;
 
-        snprintf(p, sizeof(p), "/proc/%d/cgroup", (int)pid);
+        snprintf(p, sizeof(p), "/proc/%d/task/%d/cgroup", (int)pid, (int)tid);
         if (read_file_at(AT_FDCWD, p, 65536, &s, NULL) < 0)
                 return false;
         snprintf(want, sizeof(want), ":%s:/%s/t1\n", ctrl, parent);
         ok = strstr(s, want) != NULL;
-        if (!ok)
-                fprintf(stderr, "%s has no \"%s\":\n%s", p, want, s);
         free(s);
         return ok;
 }
@@ -121,10 +130,33 @@ int main(void)
         CHECK(read(sp[0], &ok, 1) == 1 && ok == 'y');
         close(sp[0]);
         close(sp[1]);
-        CHECK(in_t1(self, "memory"));
-        CHECK(in_t1(self, "pids"));
-        CHECK(in_t1(self, "freezer"));
-        CHECK(in_t1(self, "cpuset"));
+        CHECK(in_t1(self, self, "memory"));
+        CHECK(in_t1(self, self, "pids"));
+        CHECK(in_t1(self, self, "freezer"));
+        CHECK(in_t1(self, self, "cpuset"));
+        /* ... and only the calling thread: the tasks file, not cgroup.procs
+         * (which would take the lock and move every thread). */
+        CHECK(pipe2(sp, O_CLOEXEC) == 0);
+        pid_t thr = fork();
+        if (thr == 0) {
+                pthread_t t;
+                char res = 'n';
+
+                if (pthread_create(&t, NULL, idle_thread, NULL) == 0) {
+                        while (!idle_tid)
+                                usleep(1000);
+                        if (cgroup_v1_ops.attach(R, parent, "t1", 0) >= 0 && in_t1(getpid(), getpid(), "memory") &&
+                            !in_t1(getpid(), idle_tid, "memory"))
+                                res = 'y';
+                }
+                (void)!write(sp[1], &res, 1);
+                _exit(0);
+        }
+        ok = 0;
+        CHECK(read(sp[0], &ok, 1) == 1 && ok == 'y');
+        CHECK(waitpid(thr, &status, 0) == thr);
+        close(sp[0]);
+        close(sp[1]);
         CHECK(cgroup_v1_ops.clone_fd(R, parent, "t1") == -EOPNOTSUPP);
         CHECK_RC(cgroup_v1_ops.stats(R, parent, "t1", &st));
         CHECK(st.pids_current == 2);
