@@ -382,9 +382,9 @@ int shim_seccomp_export(const ShimSecurity *s, int fd)
         return r;
 }
 
-/* Loads the raw filter shim_seccomp_export() wrote into the pipe (to its
- * end; BPF_MAXINSNS bounds it), as seccomp_load() would: no flags, after
- * no_new_privs. */
+/* Loads the raw filter shim_seccomp_export() wrote into fd (the shim's pipe
+ * or the init's own memfd), read to its end (BPF_MAXINSNS bounds it), as
+ * seccomp_load() would: no flags, after no_new_privs. */
 static int seccomp_load_from(int fd)
 {
         struct sock_filter insns[BPF_MAXINSNS];

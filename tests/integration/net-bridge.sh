@@ -53,11 +53,13 @@ check "cli and srv have different addresses" test "$cli_ip" != "$srv_ip"
 check "cli fetched srv's page over the bridge" wait_for 15 bash -c '"$0" --socket "$1" logs cli | grep -q hello-from-srv' "$BERTHCTL" "$(sock)"
 
 # inside the container: eth0 with its address, a default route only inside
-check "run eth0 probe" run_d probe -- /bin/sh -c 'ip -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; sleep 1000'
+check "run eth0 probe" run_d probe -- /bin/sh -c 'grep Seccomp: /proc/self/status; ip -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; sleep 1000'
 check "probe output" wait_for 10 bash -c '"$0" --socket "$1" logs probe | grep -q "default via"' "$BERTHCTL" "$(sock)"
 plog=$(ctl logs probe)
 probe_ip=$(status_of probe .status.network.ip)
 check_match "probe: eth0 has its address" "inet ${probe_ip//./\\.}/16" "$plog"
+# in bridge mode the init compiles its own seccomp filter (the shim builds the network)
+check_match "probe: the seccomp filter is loaded in bridge mode too" "Seccomp:[[:space:]]+2" "$plog"
 check_match "probe: default route via the bridge, inside the container only" "default via 10\.88\.0\.1 dev eth0" "$plog"
 check_match "probe: /etc/hosts names the workload" "${probe_ip//./\\.}[[:space:]]+probe" "$plog"
 check_eq "the rootfs' own /etc/hosts is untouched" "" "$(cat "$IT_ROOTFS/etc/hosts")"

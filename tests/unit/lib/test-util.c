@@ -69,6 +69,34 @@ static void test_files(void)
                 tap_ok(n == 1, "no temp files left (%d entries)", n);
         }
 
+        /* Every durability level writes the whole content under the name
+         * and leaves no temp file. */
+        {
+                static const WriteDurability ds[] = { WRITE_DURABLE, WRITE_DURABLE_NEW, WRITE_OLD_OR_NEW,
+                                                      WRITE_VOLATILE };
+                for (size_t i = 0; i < ELEMENTSOF(ds); i++) {
+                        char name[16], want[16];
+                        int n = 0;
+
+                        snprintf(name, sizeof(name), "d%zu", i);
+                        snprintf(want, sizeof(want), "level %zu", i);
+                        tap_ok(write_file_replace_at(dfd, name, want, strlen(want), 0600, ds[i]) == 0 &&
+                                       read_file_at(dfd, name, 100, &data, &len) == 0 && streq(data, want) &&
+                                       unlinkat(dfd, name, 0) == 0,
+                               "write_file_replace_at level %zu", i);
+                        free(data);
+                        data = NULL;
+                        _cleanup_close_ int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        DIR *d = fdopendir(TAKE_FD(d2));
+                        struct dirent *de;
+                        while (d && (de = readdir(d)))
+                                n += de->d_name[0] != '.';
+                        if (d)
+                                closedir(d);
+                        tap_ok(n == 1, "level %zu: no temp file left (%d entries)", i, n);
+                }
+        }
+
         /* Caps: exactly max is fine, one more byte is -EFBIG. */
         tap_ok(read_file_at(dfd, "f", 3, &data, &len) == 0 && len == 3, "read exactly max");
         free(data);
