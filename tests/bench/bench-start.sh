@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # bench-start.sh [N] [BUILD_DIR]: container start-to-exit latency of /bin/true
 # from a busybox rootfs, N runs each (default 30):
-#   berth  POST /v1/workloads + GET /v1/workloads/NAME/wait on berthd's socket,
-#          network none: a new network namespace with loopback only, the same
-#          isolation as the runc spec's bundle (bridge mode: bench-start-net.sh)
-#   runc   runc run of an OCI bundle with the same rootfs and command
-#   crun   crun run of the same bundle (inside unshare -m with the hybrid
-#          cgroup2 mount /sys/fs/cgroup/unified unmounted: crun refuses hybrid mode)
-# Runs in BENCH_ROUNDS (5) interleaved rounds. Prints median and p99 per runtime and the ratios berth/crun and berth/runc.
-# Not part of the test suite. Needs root. berthd runs in a network namespace
-# and a temp root of its own; everything is removed on exit.
+#   berth-MODE  POST /v1/workloads + GET /v1/workloads/NAME/wait on berthd's
+#               socket, for each network mode in BENCH_NETWORKS (default
+#               "none": a new netns with loopback only, the isolation of the
+#               runc spec's bundle; bench-start-net.sh adds "bridge")
+#   runc        runc run of an OCI bundle with the same rootfs and command
+#   crun        crun run of the same bundle (inside unshare -m with the hybrid
+#               cgroup2 mount /sys/fs/cgroup/unified unmounted: crun refuses
+#               hybrid mode)
+# Runs in BENCH_ROUNDS (5) interleaved rounds. Prints median and p99 per
+# runtime and the ratios against crun and runc (issue 2's target: berth-none
+# median <= 1.0x crun). Not part of the suite. Needs root. berthd runs in a
+# network namespace and a temp root of its own (its bridge and nft table live
+# and die there); everything is removed on exit.
 set -euo pipefail
 
 N=${1:-30}
@@ -20,7 +24,7 @@ py=/usr/bin/python3
 [[ -x $py ]] || py=python3
 
 [[ $(id -u) -eq 0 ]] || { echo "bench-start.sh: needs root" >&2; exit 1; }
-for t in "$build/berthd" "$build/berth-shim" curl nsenter ip; do
+for t in "$build/berthd" "$build/berth-shim" curl nsenter ip jq; do
         command -v "$t" >/dev/null || { echo "bench-start.sh: $t missing" >&2; exit 1; }
 done
 
@@ -44,8 +48,6 @@ trap cleanup EXIT
 
 "$repo/deploy/make-busybox-rootfs.sh" "$tmp/bundle/rootfs" >/dev/null
 rootfs=$tmp/bundle/rootfs
-
-# OCI bundle: runc's default spec, /bin/true, no terminal.
 if command -v runc >/dev/null; then
         (cd "$tmp/bundle" && runc spec)
         jq --arg root "$rootfs" '.process.args = ["/bin/true"] | .process.terminal = false | .root.path = $root' \
@@ -53,27 +55,17 @@ if command -v runc >/dev/null; then
         mv "$tmp/bundle/config.json.new" "$tmp/bundle/config.json"
 fi
 
-# berthd
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 nsenter --net="/run/netns/$ns" -- "$build/berthd" --root "$tmp/root" --run-dir "$tmp/run" \
         --cgroup-parent "$cg" --shim "$build/berth-shim" >"$tmp/berthd.log" 2>&1 &
 bpid=$!
-berth_ok=0
 for _ in $(seq 100); do
-        if [[ $(curl -s --unix-socket "$tmp/run/berthd.sock" http://localhost/readyz 2>/dev/null) == ok ]]; then
-                berth_ok=1
-                break
-        fi
-        kill -0 "$bpid" 2>/dev/null || break
+        [[ $(curl -s --unix-socket "$tmp/run/berthd.sock" http://localhost/readyz 2>/dev/null) == ok ]] && break
+        kill -0 "$bpid" 2>/dev/null || { tail -n 20 "$tmp/berthd.log" >&2; exit 1; }
         sleep 0.1
 done
-if [[ $berth_ok == 0 ]]; then
-        echo "bench-start: berthd did not become ready; skipping berth. Log:" >&2
-        tail -n 20 "$tmp/berthd.log" >&2
-fi
 
-# stats FILE: "median p99" in ms
 stats() {
         sort -n "$1" | awk '{ v[NR] = $1 } END {
                 if (NR == 0) { print "- -"; exit }
@@ -85,13 +77,14 @@ stats() {
 # In rounds, each runtime in turn, so that load drift on a shared machine
 # weighs on all of them alike (BENCH_ROUNDS, default 5).
 rounds=${BENCH_ROUNDS:-5}
+read -r -a networks <<<"${BENCH_NETWORKS:-none}"
 per=$(((N + rounds - 1) / rounds))
 echo "bench-start: $((per * rounds)) runs each of /bin/true start-to-exit, $rounds interleaved rounds ($(nproc) CPUs, $(uname -r))"
 for ((round = 0; round < rounds; round++)); do
-        if [[ $berth_ok == 1 ]]; then
-                "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$per" none >>"$tmp/berth.ms" ||
-                        { echo "berth run failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
-        fi
+        for mode in "${networks[@]}"; do
+                "$py" "$here/bench_start.py" berth "$tmp/run/berthd.sock" "$rootfs" "$per" "$mode" >>"$tmp/berth-$mode.ms" ||
+                        { echo "berth ($mode) failed; berthd log:" >&2; tail -n 20 "$tmp/berthd.log" >&2; }
+        done
         if command -v runc >/dev/null; then
                 "$py" "$here/bench_start.py" oci runc "$tmp/runc-state" "$tmp/bundle" "$per" >>"$tmp/runc.ms" || true
         fi
@@ -102,13 +95,21 @@ for ((round = 0; round < rounds; round++)); do
 done
 
 declare -A med p99
-printf '%-6s %6s %10s %10s\n' runtime runs "median ms" "p99 ms"
-for r in berth runc crun; do
+printf '%-13s %5s %10s %10s\n' runtime runs "median ms" "p99 ms"
+rows=()
+for mode in "${networks[@]}"; do rows+=("berth-$mode"); done
+for r in "${rows[@]}" runc crun; do
         f=$tmp/$r.ms
         [[ -f $f ]] || touch "$f"
         read -r med[$r] p99[$r] < <(stats "$f")
-        printf '%-6s %6s %10s %10s\n' "$r" "$(wc -l <"$f")" "${med[$r]}" "${p99[$r]}"
+        printf '%-13s %5s %10s %10s\n' "$r" "$(wc -l <"$f")" "${med[$r]}" "${p99[$r]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
-echo "berth/crun median $(ratio "${med[berth]}" "${med[crun]}"), p99 $(ratio "${p99[berth]}" "${p99[crun]}")"
-echo "berth/runc median $(ratio "${med[berth]}" "${med[runc]}"), p99 $(ratio "${p99[berth]}" "${p99[runc]}")"
+for mode in "${networks[@]}"; do
+        r=berth-$mode
+        echo "$r/crun median $(ratio "${med[$r]}" "${med[crun]}"), p99 $(ratio "${p99[$r]}" "${p99[crun]}");" \
+                "$r/runc median $(ratio "${med[$r]}" "${med[runc]}"), p99 $(ratio "${p99[$r]}" "${p99[runc]}")"
+done
+if [[ -n ${med[berth-bridge]:-} && -n ${med[berth-none]:-} ]]; then
+        echo "bridge cost: berth-bridge - berth-none median $(awk -v a="${med[berth-bridge]}" -v b="${med[berth-none]}" 'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%.2f ms", a - b }')"
+fi
