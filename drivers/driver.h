@@ -133,7 +133,9 @@ typedef struct DriverOps {
         /* Sends signo to the workload init (pidfd_send_signal, identity checked). */
         int (*kill)(Driver *d, const char *name, const DriverRun *run, int signo);
 
-        /* Reads exit.json after the shim exited. -ENOENT if there is none. */
+        /* Reads exit.json after the shim exited. -ENOENT if there is none.
+         * Also lets go of what only the run used outside the workload
+         * directory (the VM driver: a libvirt embedded root). */
         int (*read_exit)(Driver *d, const char *name, DriverExit *ret);
 
         /* Resource figures from the workload's cgroup. */

@@ -479,38 +479,15 @@ static void write_libvirt_state(Lv *lv, const char *uri, const char *dom)
         json_decref(j);
 }
 
-/* After the run: keep QEMU's log, drop an embedded root that is ours. */
-static void embed_cleanup(int dirfd, const char *root, const char *dom, bool owned)
+/* After the run: keep QEMU's log. The embedded root itself goes when
+ * berthd reads the exit (vm.c), after this process is gone: libvirt's last
+ * worker thread may still write into it (run/qemu) as the shim exits. */
+static void embed_keep_log(int dirfd, const char *root, const char *dom)
 {
-        _cleanup_free_ char *log = NULL, *parent = NULL;
-        _cleanup_close_ int pfd = -EBADF;
+        _cleanup_free_ char *log = NULL;
 
-        if (!root)
-                return;
-        if (asprintf(&log, "%s/log/qemu/%s.log", root, dom) >= 0)
+        if (root && asprintf(&log, "%s/log/qemu/%s.log", root, dom) >= 0)
                 (void)renameat(AT_FDCWD, log, dirfd, QEMU_LOG_FILE);
-        if (!owned)
-                return;
-        parent = strdup(root);
-        if (!parent || !strrchr(parent, '/'))
-                return;
-        *strrchr(parent, '/') = 0;
-        pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-        if (pfd < 0)
-                return;
-        /* Once, under ASan, the tree outlived the run: something of the
-         * embedded driver may still be writing in it as it goes. Try again
-         * for up to 1 s, then say so. */
-        for (unsigned i = 0; i < 40; i++) {
-                int r = rm_rf_at(pfd, strrchr(root, '/') + 1);
-                if (r >= 0 || r == -ENOENT)
-                        return;
-                if (i == 39) {
-                        log_warning_errno(r, "Cannot remove the embedded root %s: %m", root);
-                        return;
-                }
-                (void)usleep(25 * 1000);
-        }
 }
 
 static void block_signals(sigset_t *mask)
@@ -722,7 +699,7 @@ int shim_libvirt_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupO
         (void)virConnectClose(lv->conn);
         (void)unlinkat(dirfd, "chan.sock", 0);
         (void)unlinkat(dirfd, "con.sock", 0);
-        embed_cleanup(dirfd, root, dom, owned);
+        embed_keep_log(dirfd, root, dom);
 
         DriverExit ex = {.finished_at = now_usec(CLOCK_REALTIME)};
         if (lv->got_exit) {

@@ -463,8 +463,21 @@ static int vm_resume(Driver *d, const char *name, BerthError *err)
         return vm_qmp_signal(d, name, VM_SIGNAL_RESUME, err);
 }
 
+/* The libvirt backend's embedded root, whatever backend the last run used. */
+static void vm_libvirt_root_remove(Driver *d, const char *name)
+{
+        int r = vm_backend_libvirt.remove(&(VmBackendConfig){ .root_dir = d->root_dir, .libvirt_uri = d->libvirt_uri },
+                                          name);
+        if (r < 0)
+                wlog_debug(name, "cannot remove the embedded libvirt root: %s", strerror(-r));
+}
+
+/* The run is over and its shim gone: the exit record, and the embedded root
+ * goes now rather than in the shim, where libvirt's last worker thread could
+ * still write into it (seen under load: run/qemu made again after removal). */
 static int vm_read_exit(Driver *d, const char *name, DriverExit *ret)
 {
+        vm_libvirt_root_remove(d, name);
         return container_driver_ops.read_exit(d->inner, name, ret);
 }
 
@@ -560,11 +573,9 @@ static int vm_reset(Driver *d, const char *name)
 
 static int vm_remove(Driver *d, const char *name)
 {
-        /* the libvirt backend's embedded root, whatever backend the last run used */
-        int r = vm_backend_libvirt.remove(&(VmBackendConfig){ .root_dir = d->root_dir, .libvirt_uri = d->libvirt_uri },
-                                          name);
-        if (r < 0)
-                wlog_debug(name, "cannot remove the embedded libvirt root: %s", strerror(-r));
+        int r;
+
+        vm_libvirt_root_remove(d, name);
         r = container_driver_ops.remove(d->inner, name);
         if (r >= 0)
                 (void)vm_snapshot_gc(d); /* disk layers only this VM reached (vm-snapshot.c) */
