@@ -101,12 +101,86 @@ out:
         return r;
 }
 
+static int strv_copy(char **from, size_t n, char ***ret)
+{
+        char **l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(l[i] = strdup(from[i]))) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+        *ret = l;
+        return 0;
+}
+
+/* img = a deep copy of from's manifest fields (digest, config, layers, size) */
+static int manifest_copy(const StoreImage *from, StoreImage *img)
+{
+        *img = (StoreImage){.n_layers = from->n_layers, .size = from->size};
+        int r = strv_copy(from->layers, from->n_layers, &img->layers);
+        if (r >= 0)
+                r = strv_copy(from->media_types, from->n_layers, &img->media_types);
+        if (r >= 0 && (!(img->digest = strdup(from->digest)) ||
+                       !(img->config_digest = strdup(from->config_digest))))
+                r = -ENOMEM;
+        if (r < 0)
+                store_image_done(img);
+        return r;
+}
+
+static StoreManifestEntry *manifest_cached(Store *s, const char *digest)
+{
+        for (size_t i = 0; digest && i < ELEMENTSOF(s->manifests); i++)
+                if (s->manifests[i].img.digest && streq(s->manifests[i].img.digest, digest))
+                        return &s->manifests[i];
+        return NULL;
+}
+
+static void manifest_entry_done(StoreManifestEntry *e)
+{
+        store_image_done(&e->img);
+        free(e->chain);
+        e->chain = NULL;
+}
+
+void store_manifest_cache_free(Store *s)
+{
+        for (size_t i = 0; i < ELEMENTSOF(s->manifests); i++)
+                manifest_entry_done(&s->manifests[i]);
+}
+
+static int chain_keys_compute(const StoreImage *img, char (*ret)[STORE_KEY_MAX])
+{
+        for (size_t i = 0; i < img->n_layers; i++) {
+                int r = store_chain_key(i ? ret[i - 1] : NULL, img->layers[i], ret[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Best effort: a failure leaves the slot empty and the next load parses again. */
+static void manifest_cache_add(Store *s, const StoreImage *img)
+{
+        StoreManifestEntry *e = &s->manifests[s->manifests_next++ % ELEMENTSOF(s->manifests)];
+
+        manifest_entry_done(e);
+        e->chain = calloc(img->n_layers ? img->n_layers : 1, sizeof(*e->chain));
+        if (!e->chain || chain_keys_compute(img, e->chain) < 0 || manifest_copy(img, &e->img) < 0)
+                manifest_entry_done(e);
+}
+
 int store_manifest_load(Store *s, const char *digest, StoreImage *img)
 {
         _cleanup_free_ char *buf = NULL;
+        StoreManifestEntry *e = manifest_cached(s, digest);
         size_t len;
         int r;
 
+        if (e)
+                return manifest_copy(&e->img, img);
         r = store_blob_read(s, digest, STORE_JSON_MAX, &buf, &len);
         if (r < 0)
                 return r;
@@ -116,7 +190,21 @@ int store_manifest_load(Store *s, const char *digest, StoreImage *img)
                 return r;
         }
         img->digest = strdup(digest);
-        return img->digest ? 0 : -ENOMEM;
+        if (!img->digest)
+                return -ENOMEM;
+        manifest_cache_add(s, img);
+        return 0;
+}
+
+int store_image_chain_keys(Store *s, const StoreImage *img, char (*ret)[STORE_KEY_MAX])
+{
+        StoreManifestEntry *e = manifest_cached(s, img->digest);
+
+        if (e && e->img.n_layers == img->n_layers) {
+                memcpy(ret, e->chain, img->n_layers * sizeof(*ret));
+                return 0;
+        }
+        return chain_keys_compute(img, ret);
 }
 
 int store_ref_normalize(const char *ref, char **ret)

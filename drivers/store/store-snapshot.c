@@ -235,62 +235,96 @@ int store_snapshot_mount(Store *s, const char *key, char **ret_mountpoint, Berth
         return do_mount(s, key, active, false, &opts, &len, &cap, n, ret_mountpoint, err);
 }
 
-static int snapshot_make(Store *s, const char *key, const char *image_ref, bool active,
-                         char **ret_mountpoint, BerthError *err)
+/* mkdir snapshots/<key>/<name> */
+static int snap_mkdir(Store *s, const char *key, const char *name, mode_t mode)
+{
+        char path[STORE_KEY_MAX + 16];
+
+        snprintf(path, sizeof(path), "%s/%s", key, name);
+        return mkdirat(s->snapshots_fd, path, mode) < 0 ? -errno : 0;
+}
+
+/* Records snapshot key of image_ref: its directories and its row, in one
+ * write transaction with the image lookup. Fills img and keys (the chain
+ * key of each of img's layers). */
+static int snapshot_record(Store *s, const char *key, const char *image_ref, bool active, StoreImage *img,
+                           char (**ret_keys)[STORE_KEY_MAX], BerthError *err)
 {
         char(*keys)[STORE_KEY_MAX] = NULL;
-        _cleanup_free_ char *opts = NULL;
-        _cleanup_close_ int dfd = -EBADF;
-        size_t len = 0, cap = 0;
-        StoreImage img = {};
+        bool made = false;
         int r;
 
-        if (!store_key_is_valid(key))
-                return berth_error_set(err, -EINVAL, "key", "invalid snapshot key %s", strempty(key));
-        r = store_image_get(s, image_ref, &img);
+        r = store_sql(s, "BEGIN IMMEDIATE", NULL, NULL, STORE_SQL_END);
         if (r < 0)
-                return berth_error_set(err, r, "image", "no image %s", image_ref);
-        keys = calloc(img.n_layers + 1, sizeof(*keys));
-        if (!keys) {
-                r = -ENOMEM;
-                goto out;
+                return berth_error_set(err, r, "snapshot", "cannot begin a transaction: %s", strerror(-r));
+        r = store_image_get(s, image_ref, img);
+        if (r < 0) {
+                berth_error_set(err, r, "image", "no image %s", image_ref);
+                goto fail;
         }
-        for (size_t i = 0; r >= 0 && i < img.n_layers; i++)
-                r = store_chain_key(i ? keys[i - 1] : NULL, img.layers[i], keys[i]);
+        keys = calloc(img->n_layers + 1, sizeof(*keys));
+        r = keys ? store_image_chain_keys(s, img, keys) : -ENOMEM;
         /* an image's layers are unpacked before its row exists and GC keeps
          * them while it does; a layer lost anyway shows as ENOENT at mount */
         if (r < 0)
-                goto out;
+                goto fail;
 
         /* Made in place: a directory without its row is swept at open, and
          * an active snapshot starts empty, so nothing here needs an fsync. */
         if (mkdirat(s->snapshots_fd, key, 0755) < 0) {
                 r = -errno;
                 if (r == -EEXIST && store_row_exists(s, "SELECT 1 FROM snapshots WHERE key = ?1", key)) {
-                        r = berth_error_set(err, -EEXIST, "key", "snapshot %s exists", key);
-                        goto out;
+                        berth_error_set(err, -EEXIST, "key", "snapshot %s exists", key);
+                        goto fail;
                 }
                 /* a stray directory of a crashed attempt */
                 if (r != -EEXIST || rm_rf_at(s->snapshots_fd, key) < 0 ||
                     mkdirat(s->snapshots_fd, key, 0755) < 0)
-                        goto out;
-                r = 0;
+                        goto fail;
         }
-        dfd = openat(s->snapshots_fd, key, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dfd < 0 || (active && (mkdirat(dfd, "upper", 0755) < 0 || mkdirat(dfd, "work", 0700) < 0)) ||
-            (img.n_layers == 0 && mkdirat(dfd, "empty", 0755) < 0)) {
-                r = -errno;
+        made = true;
+        /* the store's own tree, the key just made and checked: no openat needed */
+        r = active ? snap_mkdir(s, key, "upper", 0755) : 0;
+        if (r >= 0 && active)
+                r = snap_mkdir(s, key, "work", 0700);
+        if (r >= 0 && img->n_layers == 0)
+                r = snap_mkdir(s, key, "empty", 0755);
+        if (r >= 0)
+                r = store_sql(s,
+                              "INSERT INTO snapshots (key, kind, parent, image, created) VALUES (?1, ?2, ?3, ?4, "
+                              "?5)",
+                              NULL, NULL, key, active ? "active" : "view",
+                              img->n_layers ? keys[img->n_layers - 1] : NULL, img->digest, STORE_SQL_INT,
+                              (int64_t)now_usec(CLOCK_REALTIME), STORE_SQL_END);
+        if (r >= 0)
+                r = store_sql(s, "COMMIT", NULL, NULL, STORE_SQL_END);
+        if (r >= 0) {
+                *ret_keys = keys;
+                return 0;
+        }
+fail:
+        (void)store_sql(s, "ROLLBACK", NULL, NULL, STORE_SQL_END);
+        if (made)
                 (void)rm_rf_at(s->snapshots_fd, key);
-                goto out;
-        }
-        r = store_sql(
-            s, "INSERT INTO snapshots (key, kind, parent, image, created) VALUES (?1, ?2, ?3, ?4, ?5)", NULL,
-            NULL, key, active ? "active" : "view", img.n_layers ? keys[img.n_layers - 1] : NULL, img.digest,
-            STORE_SQL_INT, (int64_t)now_usec(CLOCK_REALTIME), STORE_SQL_END);
-        if (r < 0) {
-                (void)rm_rf_at(s->snapshots_fd, key);
-                goto out;
-        }
+        free(keys);
+        store_image_done(img);
+        return r;
+}
+
+static int snapshot_make(Store *s, const char *key, const char *image_ref, bool active,
+                         char **ret_mountpoint, BerthError *err)
+{
+        char(*keys)[STORE_KEY_MAX] = NULL;
+        _cleanup_free_ char *opts = NULL;
+        size_t len = 0, cap = 0;
+        StoreImage img = {};
+        int r;
+
+        if (!store_key_is_valid(key))
+                return berth_error_set(err, -EINVAL, "key", "invalid snapshot key %s", strempty(key));
+        r = snapshot_record(s, key, image_ref, active, &img, &keys, err);
+        if (r < 0)
+                return r;
         r = buf_printf(&opts, &len, &cap, "lowerdir=");
         for (size_t i = img.n_layers; r >= 0 && i > 0; i--)
                 r = buf_printf(&opts, &len, &cap, "%s%s/snapshots/%s/fs", i < img.n_layers ? ":" : "",
@@ -314,7 +348,6 @@ static int snapshot_make(Store *s, const char *key, const char *image_ref, bool 
         }
         if (r < 0)
                 (void)store_snapshot_remove(s, key);
-out:
         free(keys);
         store_image_done(&img);
         return r;

@@ -525,6 +525,7 @@ Store *store_free(Store *s)
         for (size_t k = 0; k < ELEMENTSOF(s->stmts); k++)
                 if (s->stmts[k].st)
                         sqlite3_finalize(s->stmts[k].st);
+        store_manifest_cache_free(s);
         if (s->db)
                 sqlite3_close_v2(s->db);
         safe_close(s->dir_fd);

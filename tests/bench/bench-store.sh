@@ -8,8 +8,8 @@
 # Prints figures; not part of the suite. Needs root; uses
 # tests/integration/lib.sh for a berthd in a private netns, cleaned up on exit.
 # shellcheck source-path=SCRIPTDIR source=../integration/lib.sh disable=SC2016
-N=${1:-50}
-BUILD=${2:-}
+N=${1:-300}
+BUILD=${2:+$(cd "$2" && pwd)} # absolute: berthd wants an absolute --shim
 here=$(cd "$(dirname "$0")" && pwd)
 if [[ -n $BUILD ]]; then
         export BERTHD=$BUILD/berthd BERTHCTL=$BUILD/berthctl BERTH_SHIM=$BUILD/berth-shim
@@ -52,7 +52,7 @@ done
 
 echo "==== density: 100 idle containers from an image (network none)"
 make_layout "$IT_TMP/layout-d" 3
-daemon_start a >/dev/null
+daemon_start a
 ctl image import --name dens:1 "$IT_TMP/layout-d" >/dev/null || not_ok "import"
 priv() { awk '/^Private_(Clean|Dirty):/ { s += $2 } END { print s + 0 }' "/proc/$1/smaps_rollup"; }
 sleep 1

@@ -2,8 +2,10 @@
 """Start-to-exit latency of /bin/true: berthd's API vs runc and crun.
 
 Usage:
-  bench_start.py berth SOCKET ROOTFS N [NETWORK]  POST /v1/workloads then GET .../wait
-                                           (NETWORK: none|host|bridge; default: berthd's)
+  bench_start.py berth SOCKET SOURCE N [NETWORK]  POST /v1/workloads then GET .../wait
+                                           (SOURCE: a rootfs directory, or image:REF for
+                                           spec.image; NETWORK: none|host|bridge; default:
+                                           berthd's)
   bench_start.py oci RUNTIME STATE BUNDLE N run RUNTIME --root STATE run -b BUNDLE
 Prints one duration in milliseconds per line (the caller summarises).
 Only the standard library; no third-party modules."""
@@ -38,11 +40,14 @@ def request(sock, method, path, body=None):
     return r.status, data
 
 
-def bench_berth(sock, rootfs, n, network=None):
+def bench_berth(sock, source, n, network=None):
     prefix = "bench-%d-%d" % (int(time.time()), os.getpid())
     for i in range(n + 1):  # run 0 warms up and is not counted
         name = "%s-%d" % (prefix, i)
-        spec = {"rootfs": rootfs, "command": ["/bin/true"]}
+        if source.startswith("image:"):
+            spec = {"image": source[len("image:"):], "command": ["/bin/true"]}
+        else:
+            spec = {"rootfs": source, "command": ["/bin/true"]}
         if network:
             spec["network"] = {"mode": network}
         doc = json.dumps({"apiVersion": "berth/v1", "kind": "Workload",

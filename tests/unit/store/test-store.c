@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "drivers/store/store.h"
+#include "drivers/store/store-internal.h"
 #include "lib/spec.h"
 #include "tests/unit/lib/tap.h"
 #include "tests/unit/store/tarbuild.h"
@@ -211,6 +211,19 @@ int main(void)
                names ? names[0] : "-", r, err.message);
         r = store_image_get(s, "layout:v1", &img);
         tap_ok(r == 0 && img.n_layers == 2, "image has two layers: %d", r);
+        /* the manifest cache: a second lookup gets its own copy of the same
+         * layers, and the chain keys it keeps are store_chain_key's */
+        StoreImage again = {};
+        char keys[2][STORE_KEY_MAX] = {}, k0[STORE_KEY_MAX], k1[STORE_KEY_MAX];
+        r = store_image_get(s, "layout:v1", &again);
+        tap_ok(r == 0 && again.n_layers == 2 && again.layers[1] != img.layers[1] &&
+                   streq(again.layers[1], img.layers[1]) && streq(again.config_digest, img.config_digest),
+               "a cached manifest is copied out whole: %d", r);
+        store_image_done(&again);
+        r = store_image_chain_keys(s, &img, keys);
+        tap_ok(r == 0 && store_chain_key(NULL, img.layers[0], k0) == 0 &&
+                   store_chain_key(k0, img.layers[1], k1) == 0 && streq(keys[0], k0) && streq(keys[1], k1),
+               "cached chain keys match store_chain_key: %s", keys[1]);
         json_t *cfgj = NULL;
         StoreImageConfig ic = {};
         r = store_image_config(s, &img, &cfgj);
