@@ -167,6 +167,10 @@ int write_file_atomic_at(int dirfd, const char *path, const void *data, size_t l
 int write_file_replace_at(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
                           WriteDurability d)
 {
+        /* the file's data before the rename (old or new whole after a power
+         * loss), after it (a new name: one journal commit), the directory */
+        bool sync_before = d == WRITE_DURABLE || d == WRITE_OLD_OR_NEW, sync_after = d == WRITE_DURABLE_NEW,
+             sync_dir = d == WRITE_DURABLE || d == WRITE_DURABLE_NEW;
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -EBADF;
         int r;
@@ -177,11 +181,11 @@ int write_file_replace_at(int dirfd, const char *path, const void *data, size_t 
         if (fd < 0)
                 return -errno;
         r = write_all(fd, data, len);
-        if (r >= 0 && d != WRITE_VOLATILE && d != WRITE_DURABLE_NEW && fsync(fd) < 0)
+        if (r >= 0 && sync_before && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0 && renameat(dirfd, tmp, dirfd, path) < 0)
                 r = -errno;
-        if (r >= 0 && d == WRITE_DURABLE_NEW && fsync(fd) < 0) {
+        if (r >= 0 && sync_after && fsync(fd) < 0) {
                 r = -errno;
                 (void)unlinkat(dirfd, path, 0); /* not durable: not there */
                 return r;
@@ -190,7 +194,7 @@ int write_file_replace_at(int dirfd, const char *path, const void *data, size_t 
                 (void)unlinkat(dirfd, tmp, 0);
                 return r;
         }
-        if (d != WRITE_DURABLE && d != WRITE_DURABLE_NEW)
+        if (!sync_dir)
                 return 0;
         /* Make the rename itself durable. */
         if (dirfd == AT_FDCWD) {

@@ -34,6 +34,21 @@ static void test_rfc3339(void)
         tap_ok(parse_rfc3339("2026-11-24T06:40:12Zx", &t) == -EINVAL, "trailing bytes rejected");
 }
 
+/* Entries of the directory dfd whose names do not start with a dot. */
+static int count_entries(int dfd)
+{
+        _cleanup_close_ int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fdopendir(TAKE_FD(d2));
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d)))
+                n += de->d_name[0] != '.';
+        if (d)
+                closedir(d);
+        return n;
+}
+
 static void test_files(void)
 {
         char tmpl[] = "/tmp/berth-test-util-XXXXXX";
@@ -56,18 +71,9 @@ static void test_files(void)
         tap_ok(read_file_at(dfd, "f", 100, &data, &len) == 0 && len == 3 && streq(data, "bye"), "read back");
         free(data);
         data = NULL;
-        {
-                /* No temp file left behind. */
-                int n = 0;
-                _cleanup_close_ int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                DIR *d = fdopendir(TAKE_FD(d2));
-                struct dirent *de;
-                while (d && (de = readdir(d)))
-                        n += de->d_name[0] != '.';
-                if (d)
-                        closedir(d);
-                tap_ok(n == 1, "no temp files left (%d entries)", n);
-        }
+        /* No temp file left behind. */
+        int n = count_entries(dfd);
+        tap_ok(n == 1, "no temp files left (%d entries)", n);
 
         /* Every durability level writes the whole content under the name
          * and leaves no temp file. */
@@ -76,7 +82,6 @@ static void test_files(void)
                                                       WRITE_VOLATILE };
                 for (size_t i = 0; i < ELEMENTSOF(ds); i++) {
                         char name[16], want[16];
-                        int n = 0;
 
                         snprintf(name, sizeof(name), "d%zu", i);
                         snprintf(want, sizeof(want), "level %zu", i);
@@ -86,13 +91,7 @@ static void test_files(void)
                                "write_file_replace_at level %zu", i);
                         free(data);
                         data = NULL;
-                        _cleanup_close_ int d2 = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        DIR *d = fdopendir(TAKE_FD(d2));
-                        struct dirent *de;
-                        while (d && (de = readdir(d)))
-                                n += de->d_name[0] != '.';
-                        if (d)
-                                closedir(d);
+                        n = count_entries(dfd);
                         tap_ok(n == 1, "level %zu: no temp file left (%d entries)", i, n);
                 }
         }
