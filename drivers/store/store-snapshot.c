@@ -91,21 +91,16 @@ fail:
 
 int store_image_unpack(Store *s, const StoreImage *img, BerthError *err)
 {
-        char key[STORE_KEY_MAX] = "", parent[STORE_KEY_MAX] = "";
+        _cleanup_free_ char(*keys)[STORE_KEY_MAX] = calloc(img->n_layers + 1, sizeof(*keys));
         int r;
 
-        for (size_t i = 0; i < img->n_layers; i++) {
-                r = store_chain_key(i ? parent : NULL, img->layers[i], key);
-                if (r < 0)
-                        return r;
-                if (!store_row_exists(s, "SELECT 1 FROM snapshots WHERE key = ?1", key)) {
-                        r = unpack_layer(s, i ? parent : NULL, key, img->layers[i], err);
-                        if (r < 0)
-                                return r;
-                }
-                memcpy(parent, key, sizeof(key));
-        }
-        return 0;
+        if (!keys)
+                return -ENOMEM;
+        r = store_image_chain_keys(s, img, keys);
+        for (size_t i = 0; r >= 0 && i < img->n_layers; i++)
+                if (!store_row_exists(s, "SELECT 1 FROM snapshots WHERE key = ?1", keys[i]))
+                        r = unpack_layer(s, i ? keys[i - 1] : NULL, keys[i], img->layers[i], err);
+        return r;
 }
 
 typedef struct SnapRow {

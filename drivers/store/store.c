@@ -584,20 +584,21 @@ static int mark_referenced(Store *s)
                       row_collect, &l, STORE_SQL_END);
         for (size_t i = 0; r >= 0 && i < l.n; i++) {
                 StoreImage img = {};
-                char key[STORE_KEY_MAX] = "";
                 r = keep_add(s, l.a[i]);
                 if (r < 0)
                         break;
                 if (store_manifest_load(s, l.a[i], &img) < 0)
                         continue; /* broken manifest: keeps nothing more */
-                r = keep_add(s, img.config_digest);
+                char(*keys)[STORE_KEY_MAX] = calloc(img.n_layers + 1, sizeof(*keys));
+                r = keys ? store_image_chain_keys(s, &img, keys) : -ENOMEM;
+                if (r >= 0)
+                        r = keep_add(s, img.config_digest);
                 for (size_t j = 0; r >= 0 && j < img.n_layers; j++) {
                         r = keep_add(s, img.layers[j]);
                         if (r >= 0)
-                                r = store_chain_key(j ? key : NULL, img.layers[j], key);
-                        if (r >= 0)
-                                r = keep_add(s, key);
+                                r = keep_add(s, keys[j]);
                 }
+                free(keys);
                 store_image_done(&img);
         }
         row_list_done(&l);
