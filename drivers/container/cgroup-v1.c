@@ -227,15 +227,19 @@ static int v1_remove(const char *root, const char *parent, const char *name)
                 q = cg_rmdir_retry(p);
                 if (q < 0 && r == 0)
                         r = q;
-                /* Drop the parent once its last workload is gone; fails
-                 * harmlessly (EBUSY/ENOTEMPTY) while others remain. */
-                char *slash = strrchr(p, '/');
-                if (q >= 0 && slash) {
-                        *slash = 0;
-                        (void)rmdir(p);
-                }
         }
         return r;
+}
+
+static void v1_remove_parent(const char *root, const char *parent)
+{
+        for (size_t i = 0; i < ELEMENTSOF(v1_controllers); i++) {
+                _cleanup_free_ char *p = NULL;
+
+                if (v1_path(root, v1_controllers[i], parent, NULL, &p) < 0)
+                        return;
+                (void)rmdir(p);
+        }
 }
 
 const CgroupOps cgroup_v1_ops = {
@@ -246,5 +250,6 @@ const CgroupOps cgroup_v1_ops = {
         .clone_fd = v1_clone_fd,
         .stats = v1_stats,
         .remove = v1_remove,
+        .remove_parent = v1_remove_parent,
         .freeze = cgroup_v1_freeze,
 };

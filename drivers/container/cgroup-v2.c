@@ -188,17 +188,15 @@ static int v2_remove(const char *root, const char *parent, const char *name)
                 (void)cg_kill_procs(dir);
         else if (r < 0)
                 return r;
-        r = cg_rmdir_retry(dir);
-        if (r >= 0) {
-                /* Drop the parent once its last workload is gone; fails
-                 * harmlessly (EBUSY/ENOTEMPTY) while others remain. */
-                char *slash = strrchr(dir, '/');
-                if (slash) {
-                        *slash = 0;
-                        (void)rmdir(dir);
-                }
-        }
-        return r;
+        return cg_rmdir_retry(dir);
+}
+
+static void v2_remove_parent(const char *root, const char *parent)
+{
+        _cleanup_free_ char *dir = NULL;
+
+        if (asprintf(&dir, "%s/%s", root, parent) >= 0)
+                (void)rmdir(dir);
 }
 
 const CgroupOps cgroup_v2_ops = {
@@ -209,5 +207,6 @@ const CgroupOps cgroup_v2_ops = {
         .clone_fd = v2_clone_fd,
         .stats = v2_stats,
         .remove = v2_remove,
+        .remove_parent = v2_remove_parent,
         .freeze = cgroup_v2_freeze,
 };

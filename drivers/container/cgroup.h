@@ -42,6 +42,12 @@ typedef struct CgroupOps {
         int (*stats)(const char *root, const char *parent, const char *name, DriverStats *ret);
         /* Kills what is left, then removes the cgroup(s); 0 if already gone. */
         int (*remove)(const char *root, const char *parent, const char *name);
+        /* Removes the parent if no workload is left in it (rmdir, which
+         * fails harmlessly while one is). The container driver calls it when
+         * berthd stops, not after each remove: made once, the parent saves
+         * every start its mkdirs (one per v1 controller, and on v2 the
+         * controller delegation). */
+        void (*remove_parent)(const char *root, const char *parent);
         /* Freezes (pause) or thaws (resume) every process of the cgroup. */
         int (*freeze)(const char *root, const char *parent, const char *name, bool frozen);
 } CgroupOps;

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,12 +13,11 @@
 #include "drivers/container/cgroup.h"
 #include "drivers/container/container-exec.h"
 #include "drivers/container/container-files.h"
+#include "drivers/container/shim-pool.h"
 #include "drivers/driver.h"
 #include "drivers/net/net.h"
 #include "lib/crashpoint.h"
 #include "lib/log.h"
-
-extern char **environ;
 
 struct Driver {
         char *root_dir;
@@ -32,18 +30,22 @@ struct Driver {
         const CgroupOps *cg;
         int cg_error; /* why no backend was found */
         Net *net;     /* borrowed from the agent; NULL: no bridge mode */
+        ShimPool pool;
 };
 
 static Driver *container_free(Driver *d)
 {
         if (!d)
                 return NULL;
+        if (d->cg && d->cgroup_root && d->cgroup_parent)
+                d->cg->remove_parent(d->cgroup_root, d->cgroup_parent);
         free(d->root_dir);
         free(d->run_dir);
         free(d->cgroup_root);
         free(d->cgroup_parent);
         free(d->shim_path);
         safe_close(d->workloads_fd);
+        shim_pool_drain(&d->pool);
         free(d);
         return NULL;
 }
@@ -61,6 +63,7 @@ static int container_new(const DriverConfig *config, Driver **ret)
         if (!d)
                 return -ENOMEM;
         d->workloads_fd = -EBADF;
+        d->pool = SHIM_POOL_INIT;
         d->root_dir = strdup(config->root_dir);
         d->run_dir = strdup_or_null(config->run_dir);
         d->cgroup_root = strdup(config->cgroup_root ? config->cgroup_root : "/sys/fs/cgroup");
@@ -151,53 +154,12 @@ static int container_prepare(Driver *d, const Spec *spec, BerthError *err)
         return container_net_prepare(d, spec, dfd, err);
 }
 
-/* posix_spawn, not fork: glibc's vfork-style clone copies none of berthd's
- * page tables, which two forks of the daemon (the old double fork) did at
- * every start. The shim gets a session of its own, default signals and an
- * empty mask, /dev/null as stdin/stdout, shim.log as stderr and the start
- * report pipe as fd 3, nothing else. berthd is the subreaper that reaps it. */
-static int spawn_shim(const char *shim, const char *dir, int notify_w, int null_fd, int err_fd, pid_t *ret)
-{
-        char *argv[] = { (char *)shim, (char *)dir, NULL };
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        sigset_t none, dfl;
-        int r;
-
-        sigemptyset(&none);
-        sigfillset(&dfl);
-        sigdelset(&dfl, SIGKILL);
-        sigdelset(&dfl, SIGSTOP);
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&at);
-        if (r != 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return -r;
-        }
-        /* 0-2 first: their sources are berthd's fds >= 3, which dup2 onto 3
-         * can then clobber no longer. */
-        if ((r = posix_spawn_file_actions_adddup2(&fa, null_fd, 0)) == 0 &&
-            (r = posix_spawn_file_actions_adddup2(&fa, null_fd, 1)) == 0 &&
-            (r = posix_spawn_file_actions_adddup2(&fa, err_fd, 2)) == 0 &&
-            (r = posix_spawn_file_actions_adddup2(&fa, notify_w, SHIM_NOTIFY_FD)) == 0 &&
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_NOTIFY_FD + 1)) == 0 &&
-            (r = posix_spawnattr_setsigmask(&at, &none)) == 0 &&
-            (r = posix_spawnattr_setsigdefault(&at, &dfl)) == 0 &&
-            (r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                                       POSIX_SPAWN_SETSIGDEF)) == 0)
-                r = posix_spawn(ret, shim, &fa, &at, argv, environ);
-        posix_spawnattr_destroy(&at);
-        posix_spawn_file_actions_destroy(&fa);
-        return -r;
-}
-
 static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err)
 {
         _cleanup_close_ int dfd = -EBADF, null_fd = -EBADF, err_fd = -EBADF;
         _cleanup_free_ char *dir = NULL;
         DriverConfig dc;
+        bool pooled;
         int p[2], r;
         pid_t pid;
 
@@ -233,13 +195,16 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
                 return berth_error_set(err, r, "", "fcntl: %s", strerror(-r));
         }
 
-        r = spawn_shim(d->shim_path, dir, p[1], null_fd, err_fd, &pid);
+        r = shim_pool_take(&d->pool, dir, null_fd, err_fd, p[1], &pid);
+        pooled = r >= 0;
+        if (r == -EAGAIN)
+                r = shim_spawn(d->shim_path, dir, NULL, p[1], null_fd, err_fd, &pid);
         safe_close(p[1]);
         if (r < 0) {
                 safe_close(p[0]);
                 return berth_error_set(err, r, "", "cannot run %s: %s", d->shim_path, strerror(-r));
         }
-        wlog_debug(spec->name, "spawned berth-shim as pid %d", (int)pid);
+        wlog_debug(spec->name, "spawned berth-shim as pid %d%s", (int)pid, pooled ? " (from the pool)" : "");
         *ret_notify_fd = p[0];
         return 0;
 }
@@ -324,6 +289,10 @@ static int container_start_finish(Driver *d, const Spec *spec, int notify_fd, Dr
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot read state.json: %s", strerror(-r));
         run_from_state(&s, ret);
+        /* Now that this one runs, start the next start's shim (shim-pool.h). */
+        r = shim_pool_fill(&d->pool, d->shim_path, strlen(d->root_dir) + strlen("/workloads/") + SPEC_NAME_MAX);
+        if (r < 0)
+                log_warning_errno(r, "Cannot start a pooled berth-shim: %m");
         r = pidfd_open_checked(s.shim_pid, s.shim_start_time, &ret->shim_pidfd);
         if (r == -ESRCH) {
                 /* The run may already be over: the shim exits right after

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* berth-shim: the per-workload supervisor. Usage: berth-shim <workload-dir>
- * with the start-report pipe on fd 3 (docs/CONTAINER.md).
+ * with the start-report pipe on fd 3 (docs/CONTAINER.md), or berth-shim
+ * --pooled, started ahead, which gets both from berthd over fd 3 when a
+ * workload starts (drivers/container/shim-pool.h).
  *
  * It reads config.json, clones the workload init into new namespaces, puts it
  * into its cgroups, writes state.json and the start report, then pumps the
@@ -21,6 +23,7 @@
 
 #include "drivers/container/cgroup.h"
 #include "drivers/container/container-files.h"
+#include "drivers/container/shim-pool.h"
 #include "drivers/net/net.h"
 #include "drivers/shim/shim-init.h"
 #include "drivers/shim/shim-reserve.h"
@@ -129,6 +132,7 @@ int main(int argc, char *argv[])
 {
         _cleanup_(shim_config_freep) ShimConfig *c = NULL;
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
+        _cleanup_free_ char *pooled_dir = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
         int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
@@ -144,9 +148,21 @@ int main(int argc, char *argv[])
         int r;
 
         log_set_ident("berth-shim");
-        if (argc != 2) {
-                fprintf(stderr, "usage: berth-shim WORKLOAD-DIR (start report on fd 3)\n");
+        if (argc < 2 || argc > 3 || (argc == 3 && !streq(argv[1], SHIM_POOLED_ARG))) {
+                fprintf(stderr, "usage: berth-shim WORKLOAD-DIR (start report on fd 3)\n"
+                                "       berth-shim " SHIM_POOLED_ARG " [PAD] (the workload comes over fd 3)\n");
                 return 2;
+        }
+        if (streq(argv[1], SHIM_POOLED_ARG)) {
+                r = shim_pool_receive(SHIM_NOTIFY_FD, &pooled_dir);
+                if (r < 0 || !pooled_dir) {
+                        if (r < 0)
+                                log_error_errno(r, "Bad hand-over from berthd: %m");
+                        return r < 0 ? 1 : 0;
+                }
+                shim_pool_set_cmdline(argc, argv, pooled_dir);
+                argv[1] = pooled_dir;
+                argv[2] = NULL; /* as if spawned with the directory */
         }
         (void)shim_vm_libvirt_reexec(argv); /* a libvirt VM: berth-shim-libvirt from here */
         if (fcntl(notify_fd, F_GETFD) < 0)

@@ -67,4 +67,23 @@ check_eq "their directories are gone" "" "$(ls "${D_ROOT[a]}/workloads" 2>/dev/n
 check_rc "rm of an unknown workload -> 1" 1 ctl rm nosuch
 check_match "events: removed" "removed" "$(api_json GET '/v1/events?workload=termer' | jq -r .type | tr '\n' ' ')"
 
+# The shim pool (docs/CONTAINER.md): after the starts above one shim waits,
+# started ahead as `berth-shim --pooled`; the next start is handed to it; it
+# goes when berthd stops, and so does the cgroup parent once no workload is in it.
+pooled_pids() { pgrep -P "${D_PID[a]}" -f -- 'berth-shim --pooled' || true; }
+idle=$(pooled_pids)
+check_eq "one pooled shim waits" "1" "$(grep -c . <<<"$idle")"
+check "run -d pooled" run_d pooled -- /bin/sleep 1000
+check "pooled running" wait_for 10 state_is pooled running
+check_eq "the start was handed to the waiting shim" "$idle" "$(jq -r .shimPid "${D_ROOT[a]}/workloads/pooled/state.json")"
+check_match "berthd logs the hand-over" "pooled: spawned berth-shim as pid $idle \\(from the pool\\)" "$(cat "${D_LOG[a]}")"
+check_eq "ps shows the handed-over shim with its workload directory" \
+        "$BERTH_SHIM ${D_ROOT[a]}/workloads/pooled" "$(tr '\0' ' ' <"/proc/$idle/cmdline" | sed 's/ *$//')"
+check "rm -f pooled" ctl rm -f pooled
+check "a new shim waits" wait_for 5 bash -c '[[ -n $(pgrep -P "$0" -f -- "berth-shim --pooled") ]]' "${D_PID[a]}"
+idle=$(pooled_pids)
+check "berthd stops" daemon_stop a
+check "the pooled shim went with berthd" wait_for 5 bash -c '! kill -0 "$0" 2>/dev/null' "$idle"
+check_eq "the cgroup parent went with berthd" "" "$(find /sys/fs/cgroup -maxdepth 2 -name "${D_CG[a]}")"
+
 finish

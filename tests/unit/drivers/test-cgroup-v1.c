@@ -168,6 +168,13 @@ int main(void)
         CHECK(waitpid(self, &status, 0) == self && WIFSIGNALED(status));
         snprintf(p, sizeof(p), "%s/memory/%s/t1", R, parent);
         CHECK(access(p, F_OK) < 0 && errno == ENOENT);
+        /* the parent stays for the next start; remove_parent drops it */
+        snprintf(p, sizeof(p), "%s/cpuset/%s", R, parent);
+        CHECK(access(p, F_OK) == 0);
+        cgroup_v1_ops.remove_parent(R, parent);
+        CHECK(access(p, F_OK) < 0 && errno == ENOENT);
+        snprintf(p, sizeof(p), "%s/memory/%s", R, parent);
+        CHECK(access(p, F_OK) < 0 && errno == ENOENT);
 
         cleanup_parent();
         return test_result("test-cgroup-v1");
