@@ -498,23 +498,13 @@ health:
 static int strv_dup(char **src, char ***ret)
 {
         size_t n = 0;
-        char **l;
 
         *ret = NULL;
         if (!src)
                 return 0;
         while (src[n])
                 n++;
-        l = calloc(n + 1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(l[i] = strdup(src[i]))) {
-                        strv_free(l);
-                        return -ENOMEM;
-                }
-        *ret = l;
-        return 0;
+        return strv_copy_n(src, n, ret);
 }
 
 int spec_harden_dup(const Spec *src, Spec *dst)

@@ -300,6 +300,21 @@ char *strdup_or_null(const char *s)
         return s ? strdup(s) : NULL;
 }
 
+int strv_copy_n(char *const *from, size_t n, char ***ret)
+{
+        char **l = calloc(n + 1, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(l[i] = strdup(from[i]))) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+        *ret = l;
+        return 0;
+}
+
 int buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
         va_list ap;

@@ -146,5 +146,7 @@ int mkdir_p(const char *path, mode_t mode);
 int rm_rf_at(int dirfd, const char *name);
 /* strdup that returns NULL only on ENOMEM for non-NULL input. */
 char *strdup_or_null(const char *s);
+/* A NULL-terminated deep copy of the first n strings of from. */
+int strv_copy_n(char *const *from, size_t n, char ***ret);
 /* Appends printf output to a growing heap buffer (*buf, *len, *cap). */
 int buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) _printf_(4, 5);

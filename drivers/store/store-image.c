@@ -101,27 +101,13 @@ out:
         return r;
 }
 
-static int strv_copy(char **from, size_t n, char ***ret)
-{
-        char **l = calloc(n + 1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(l[i] = strdup(from[i]))) {
-                        strv_free(l);
-                        return -ENOMEM;
-                }
-        *ret = l;
-        return 0;
-}
-
 /* img = a deep copy of from's manifest fields (digest, config, layers, size) */
 static int manifest_copy(const StoreImage *from, StoreImage *img)
 {
         *img = (StoreImage){.n_layers = from->n_layers, .size = from->size};
-        int r = strv_copy(from->layers, from->n_layers, &img->layers);
+        int r = strv_copy_n(from->layers, from->n_layers, &img->layers);
         if (r >= 0)
-                r = strv_copy(from->media_types, from->n_layers, &img->media_types);
+                r = strv_copy_n(from->media_types, from->n_layers, &img->media_types);
         if (r >= 0 && (!(img->digest = strdup(from->digest)) ||
                        !(img->config_digest = strdup(from->config_digest))))
                 r = -ENOMEM;

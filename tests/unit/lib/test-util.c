@@ -167,10 +167,21 @@ static void test_buf_printf(void)
                "buf_printf grows (%zu bytes)", len);
 }
 
+static void test_strv_copy_n(void)
+{
+        char *from[] = { "a", "bc", "d", NULL };
+        _cleanup_strv_free_ char **l = NULL;
+
+        tap_ok(strv_copy_n(from, 2, &l) == 0 && l && streq(l[0], "a") && streq(l[1], "bc") && !l[2] &&
+                       l[0] != from[0],
+               "strv_copy_n copies the first n strings, NULL-terminated");
+}
+
 int main(void)
 {
         test_rfc3339();
         test_files();
         test_buf_printf();
+        test_strv_copy_n();
         return tap_finish();
 }
