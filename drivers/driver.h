@@ -188,3 +188,5 @@ extern const DriverOps vm_driver_ops;
 
 /* "<root>/workloads/<name>", the directory that holds the log files. */
 int driver_workload_dir(const char *root_dir, const char *name, char **ret);
+/* The length of the longest path driver_workload_dir can return. */
+size_t driver_workload_dir_max(const char *root_dir);

@@ -290,7 +290,7 @@ static int container_start_finish(Driver *d, const Spec *spec, int notify_fd, Dr
                 return berth_error_set(err, r, "", "cannot read state.json: %s", strerror(-r));
         run_from_state(&s, ret);
         /* Now that this one runs, start the next start's shim (shim-pool.h). */
-        r = shim_pool_fill(&d->pool, d->shim_path, strlen(d->root_dir) + strlen("/workloads/") + SPEC_NAME_MAX);
+        r = shim_pool_fill(&d->pool, d->shim_path, driver_workload_dir_max(d->root_dir));
         if (r < 0)
                 log_warning_errno(r, "Cannot start a pooled berth-shim: %m");
         r = pidfd_open_checked(s.shim_pid, s.shim_start_time, &ret->shim_pidfd);
