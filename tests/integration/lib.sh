@@ -213,6 +213,16 @@ daemon_stop() {
 # ctl ARGS...: berthctl against the current daemon ($CUR), with a timeout.
 ctl() { timeout "${CTL_TIMEOUT:-60}" "$BERTHCTL" --socket "$(sock)" "$@"; }
 
+# logs_have NAME PATTERN: NAME's logs contain PATTERN (a grep regex). The logs
+# are read in full before grep looks: under pipefail a `logs | grep -q` fails
+# whenever grep stops at the match while berthctl is still writing (SIGPIPE),
+# and so does `grep -c >/dev/null`, which GNU grep treats like -q.
+logs_have() {
+        local out
+        out=$(timeout "${CTL_TIMEOUT:-60}" "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1)
+        grep -q -- "$2" <<<"$out"
+}
+
 # api METHOD PATH [curl args...]: prints the HTTP status; body in $IT_TMP/body.
 api() {
         local m=$1 p=$2

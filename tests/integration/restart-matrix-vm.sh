@@ -22,7 +22,6 @@ vm_d() {
         shift
         ctl run -d --vm --name "$name" --rootfs "$IT_ROOTFS" "$@"
 }
-logs_have() { "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1 | grep -q "$2"; }
 ticks() { ctl logs "$1" 2>/dev/null | grep -c tick; }
 qemu_pids() { pgrep -f "qemu-system-x86_64 .*${IT_TMP//./[.]}" || true; }
 

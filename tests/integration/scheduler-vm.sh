@@ -62,7 +62,6 @@ vcpu_allowed_is() { # PID WANT: every vCPU thread has affinity WANT
         done < <(vcpu_tids "$1")
         [[ $ok == 1 ]]
 }
-logs_have() { "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1 | grep -q "$2"; }
 
 # a shared container first: the pool is both CPUs
 check "run shared container sh1" run_d sh1 -- /bin/sleep 1000

@@ -28,7 +28,6 @@ vm_d() {
 qemu_pids() { pgrep -f "qemu-system-x86_64 .*${IT_TMP//./[.]}" || true; }
 no_qemu() { [[ -z $(qemu_pids) ]]; }
 # grep -c reads everything: grep -q could SIGPIPE berthctl and fail the pipeline
-logs_have() { "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1 | grep -c -- "$2" >/dev/null; }
 embed_root() { jq -r .libvirt_embed_root "$ROOT/workloads/$1/vm.json"; }
 ms() { date +%s%3N; }
 hello_ms() { echo $(($(cat "$ROOT/workloads/$1/vm-hello" 2>/dev/null || echo 0) / 1000)); }

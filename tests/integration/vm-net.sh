@@ -28,7 +28,6 @@ fi
 
 qemu_pids() { pgrep -f "qemu-system-x86_64 .*${IT_TMP//./[.]}" || true; }
 no_qemu() { [[ -z $(qemu_pids) ]]; }
-logs_have() { "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1 | grep -q "$2"; }
 taps() { ip -n "$NS" -o link show 2>/dev/null | awk -F': ' '{ print $2 }' | grep '^bt' || true; }
 tap_of() { printf 'bt%02x%02x%02x%02x' ${1//./ }; }
 no_tap() { [[ -z $(taps) ]]; }

@@ -18,7 +18,6 @@ vm_d() {
 # qemu_pids: QEMU processes of this test (their -initrd lies under $IT_TMP).
 qemu_pids() { pgrep -f "qemu-system-x86_64 .*${IT_TMP//./[.]}" || true; }
 no_qemu() { [[ -z $(qemu_pids) ]]; }
-logs_have() { "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1 | grep -q "$2"; }
 
 # Four boots in all (CI has 2 CPUs and TCG is slow): exit 0 with env and
 # workingDir; exit 7 with stdout and stderr; stop; a long runner that lives

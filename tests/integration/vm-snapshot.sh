@@ -24,7 +24,6 @@ diag "network mode for the VMs: $NET"
 
 qemu_pids() { pgrep -f "qemu-system-x86_64 .*${IT_TMP//./[.]}" || true; }
 no_qemu() { [[ -z $(qemu_pids) ]]; }
-logs_have() { "$BERTHCTL" --socket "$(sock)" logs "$1" 2>&1 | grep -q "$2"; }
 # last_n NAME: the last complete number the counter printed
 last_n() { ctl logs "$1" 2>/dev/null | grep -E '^[0-9]+$' | tail -n 1; }
 first_n() { ctl logs "$1" 2>/dev/null | grep -E '^[0-9]+$' | head -n 1; }
