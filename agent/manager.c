@@ -276,6 +276,7 @@ static void workload_persist_exit(MWorkload *w)
 static void workload_run_ended(MWorkload *w, usec_t ran_for)
 {
         manager_watches_workload_exited(w->manager, w);
+        manager_warm_after_run(w->manager);
         if (w->removing)
                 manager_remove_schedule(w->manager);
         else
@@ -419,6 +420,7 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         manager_persist_emit(w, "started", NULL);
         CRASH_POINT("start.after-running");
         manager_sched_running(w);
+        manager_warm_after_start(w->manager);
         if (workload_watch_run(w) < 0)
                 return 0;
 
@@ -939,6 +941,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->dispatch_source);
         sd_event_source_disable_unref(m->remove_source);
         sd_event_source_disable_unref(m->health_timer);
+        manager_warm_free(m);
         manager_sched_free(m);
         if (m->container)
                 container_driver_ops.free(m->container);

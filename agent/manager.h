@@ -93,6 +93,7 @@ struct Manager {
         unsigned dispatching;
 
         sd_event_source *remove_source;   /* defer: finishes removals */
+        sd_event_source *warm_source;     /* manager-warm.c: idle-priority timer for the drivers' warm() */
 
         usec_t started_at;
         bool ready;
@@ -167,6 +168,11 @@ int manager_backend_vm_snapshot_restore(void *backend, const char *id, const cha
 void manager_vm_snapshot_recover(Manager *m);
 /* Fails the snapshots in progress (their callbacks run) and frees the state. */
 void manager_vm_snapshot_free(Manager *m);
+
+/* manager-warm.c: the drivers' warm() (driver.h), off the starts' paths. */
+void manager_warm_after_start(Manager *m); /* a run came up: warm a little later */
+void manager_warm_after_run(Manager *m);   /* a run ended: warm once the loop is idle */
+void manager_warm_free(Manager *m);
 
 /* manager-sched.c: the node resource scheduler's glue (docs/SCHEDULER.md).
  * Admission happens when a run starts (create, start, restart), at a

@@ -126,6 +126,12 @@ typedef struct DriverOps {
          * with shim_pidfd == -EBADF: exit.json holds the result (read_exit()). */
         int (*start_finish)(Driver *d, const Spec *spec, int notify_fd, DriverRun *ret, BerthError *err);
 
+        /* Optional. Gets ready for the next start ahead of it, if this driver
+         * has started anything yet (the container driver: one pooled
+         * berth-shim, drivers/container/shim-pool.h). The manager calls it off
+         * every start's path, when the event loop has nothing else to do. */
+        void (*warm)(Driver *d);
+
         /* After berthd's restart: looks at state.json/exit.json and the live
          * processes (pid + start time + boot id) and says what became of the run. */
         int (*adopt)(Driver *d, const char *name, DriverRun *ret, DriverAdoptResult *ret_result);

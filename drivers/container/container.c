@@ -31,6 +31,7 @@ struct Driver {
         int cg_error; /* why no backend was found */
         Net *net;     /* borrowed from the agent; NULL: no bridge mode */
         ShimPool pool;
+        bool started; /* a start was asked for: warm() keeps a pooled shim from then on */
 };
 
 static Driver *container_free(Driver *d)
@@ -195,6 +196,7 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
                 return berth_error_set(err, r, "", "fcntl: %s", strerror(-r));
         }
 
+        d->started = true;
         r = shim_pool_take(&d->pool, dir, null_fd, err_fd, p[1], &pid);
         pooled = r >= 0;
         if (r == -EAGAIN)
@@ -289,10 +291,6 @@ static int container_start_finish(Driver *d, const Spec *spec, int notify_fd, Dr
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot read state.json: %s", strerror(-r));
         run_from_state(&s, ret);
-        /* Now that this one runs, start the next start's shim (shim-pool.h). */
-        r = shim_pool_fill(&d->pool, d->shim_path, driver_workload_dir_max(d->root_dir));
-        if (r < 0)
-                log_warning_errno(r, "Cannot start a pooled berth-shim: %m");
         r = pidfd_open_checked(s.shim_pid, s.shim_start_time, &ret->shim_pidfd);
         if (r == -ESRCH) {
                 /* The run may already be over: the shim exits right after
@@ -398,6 +396,20 @@ static int container_reset(Driver *d, const char *name)
         return 0;
 }
 
+/* The next start's shim, spawned now rather than on that start's path
+ * (shim-pool.h). Nothing before the first start: a host that never runs a
+ * container keeps no idle shim. */
+static void container_warm(Driver *d)
+{
+        int r;
+
+        if (!d->started)
+                return;
+        r = shim_pool_fill(&d->pool, d->shim_path, driver_workload_dir_max(d->root_dir));
+        if (r < 0)
+                log_warning_errno(r, "Cannot start a pooled berth-shim: %m");
+}
+
 static int container_remove(Driver *d, const char *name)
 {
         int r = 0, q;
@@ -498,6 +510,7 @@ const DriverOps container_driver_ops = {
         .prepare = container_prepare,
         .start = container_start,
         .start_finish = container_start_finish,
+        .warm = container_warm,
         .adopt = container_adopt,
         .kill = container_kill,
         .read_exit = container_read_exit,

@@ -4,7 +4,8 @@
  *
  * exec'ing the shim (the kernel's exec, then the dynamic linker) is the
  * larger part of what a start costs berthd. So once a workload has started,
- * the driver starts the next shim ahead, as `berth-shim --pooled` with one end
+ * the driver's warm() (called off the start path, agent/manager-warm.c)
+ * starts the next shim ahead, as `berth-shim --pooled` with one end
  * of a SOCK_SEQPACKET pair on fd 3, and the next start hands it its workload:
  * one message holding the workload directory's path and, as SCM_RIGHTS, the
  * shim's stdin/stdout, its stderr (shim.log) and the start-report pipe. The

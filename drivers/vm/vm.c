@@ -380,6 +380,12 @@ static const char *vm_recorded_backend(Driver *d, const char *name)
         return b ? b->name : NULL;
 }
 
+/* A VM's shim comes from the inner container driver's pool like any other. */
+static void vm_warm(Driver *d)
+{
+        container_driver_ops.warm(d->inner);
+}
+
 static int vm_start_finish(Driver *d, const Spec *spec, int notify_fd, DriverRun *ret, BerthError *err)
 {
         int r = container_driver_ops.start_finish(d->inner, spec, notify_fd, ret, err);
@@ -598,6 +604,7 @@ const DriverOps vm_driver_ops = {
         .prepare = vm_prepare,
         .start = vm_start,
         .start_finish = vm_start_finish,
+        .warm = vm_warm,
         .adopt = vm_adopt,
         .kill = vm_kill,
         .read_exit = vm_read_exit,

@@ -68,9 +68,12 @@ check_rc "rm of an unknown workload -> 1" 1 ctl rm nosuch
 check_match "events: removed" "removed" "$(api_json GET '/v1/events?workload=termer' | jq -r .type | tr '\n' ' ')"
 
 # The shim pool (docs/CONTAINER.md): after the starts above one shim waits,
-# started ahead as `berth-shim --pooled`; the next start is handed to it; it
-# goes when berthd stops, and so does the cgroup parent once no workload is in it.
+# started ahead as `berth-shim --pooled` once their runs ended; the next start
+# is handed to it; while that run goes on the next shim is started 10 ms after
+# it came up; the pooled shim goes when berthd stops, and so does the cgroup
+# parent once no workload is in it.
 pooled_pids() { pgrep -P "${D_PID[a]}" -f -- 'berth-shim --pooled' || true; }
+check "a shim waits in the pool" wait_for 5 bash -c '[[ -n $(pgrep -P "$0" -f -- "berth-shim --pooled") ]]' "${D_PID[a]}"
 idle=$(pooled_pids)
 check_eq "one pooled shim waits" "1" "$(grep -c . <<<"$idle")"
 check "run -d pooled" run_d pooled -- /bin/sleep 1000
@@ -79,6 +82,9 @@ check_eq "the start was handed to the waiting shim" "$idle" "$(jq -r .shimPid "$
 check_match "berthd logs the hand-over" "pooled: spawned berth-shim as pid $idle \\(from the pool\\)" "$(cat "${D_LOG[a]}")"
 check_eq "ps shows the handed-over shim with its workload directory" \
         "$BERTH_SHIM ${D_ROOT[a]}/workloads/pooled" "$(tr '\0' ' ' <"/proc/$idle/cmdline" | sed 's/ *$//')"
+check "the next shim waits while pooled runs" \
+        wait_for 5 bash -c '[[ -n $(pgrep -P "$0" -f -- "berth-shim --pooled") ]]' "${D_PID[a]}"
+check_eq "still one pooled shim" "1" "$(pooled_pids | grep -c .)"
 check "rm -f pooled" ctl rm -f pooled
 check "a new shim waits" wait_for 5 bash -c '[[ -n $(pgrep -P "$0" -f -- "berth-shim --pooled") ]]' "${D_PID[a]}"
 idle=$(pooled_pids)
