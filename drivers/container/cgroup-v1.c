@@ -172,6 +172,18 @@ static int v1_clone_fd(_unused_ const char *root, _unused_ const char *parent, _
         return -EOPNOTSUPP; /* CLONE_INTO_CGROUP is cgroup2 only */
 }
 
+static int v1_oom_kills(const char *root, const char *parent, const char *name, uint64_t *ret)
+{
+        _cleanup_free_ char *mem = NULL;
+        int r;
+
+        if (v1_path(root, "memory", parent, name, &mem) < 0)
+                return -ENOMEM;
+        *ret = 0;
+        r = cg_read_keyed_u64(mem, "memory.oom_control", "oom_kill", ret);
+        return r == -ENODATA ? 0 : r; /* oom_kill is counted since Linux 4.13 */
+}
+
 static int v1_stats(const char *root, const char *parent, const char *name, DriverStats *ret)
 {
         _cleanup_free_ char *acct = NULL, *mem = NULL, *pids = NULL;
@@ -196,8 +208,8 @@ static int v1_stats(const char *root, const char *parent, const char *name, Driv
         r = cg_read_u64(pids, "pids.current", &s.pids_current);
         if (r < 0)
                 return r;
-        r = cg_read_keyed_u64(mem, "memory.oom_control", "oom_kill", &s.oom_kill_count);
-        if (r < 0 && r != -ENODATA)
+        r = v1_oom_kills(root, parent, name, &s.oom_kill_count);
+        if (r < 0)
                 return r;
         *ret = s;
         return 0;
@@ -249,6 +261,7 @@ const CgroupOps cgroup_v1_ops = {
         .attach = v1_attach,
         .clone_fd = v1_clone_fd,
         .stats = v1_stats,
+        .oom_kills = v1_oom_kills,
         .remove = v1_remove,
         .remove_parent = v1_remove_parent,
         .freeze = cgroup_v1_freeze,

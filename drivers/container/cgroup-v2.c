@@ -143,6 +143,19 @@ static int v2_clone_fd(const char *root, const char *parent, const char *name)
         return TAKE_FD(fd);
 }
 
+static int v2_oom_kills(const char *root, const char *parent, const char *name, uint64_t *ret)
+{
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        r = v2_path(root, parent, name, &dir);
+        if (r < 0)
+                return r;
+        *ret = 0;
+        r = cg_read_keyed_u64(dir, "memory.events", "oom_kill", ret);
+        return r == -ENODATA ? 0 : r; /* oom_kill is counted since Linux 4.13 */
+}
+
 static int v2_stats(const char *root, const char *parent, const char *name, DriverStats *ret)
 {
         _cleanup_free_ char *dir = NULL;
@@ -166,8 +179,8 @@ static int v2_stats(const char *root, const char *parent, const char *name, Driv
         r = cg_read_u64(dir, "pids.current", &s.pids_current);
         if (r < 0)
                 return r;
-        r = cg_read_keyed_u64(dir, "memory.events", "oom_kill", &s.oom_kill_count);
-        if (r < 0 && r != -ENODATA)
+        r = v2_oom_kills(root, parent, name, &s.oom_kill_count);
+        if (r < 0)
                 return r;
         *ret = s;
         return 0;
@@ -206,6 +219,7 @@ const CgroupOps cgroup_v2_ops = {
         .attach = v2_attach,
         .clone_fd = v2_clone_fd,
         .stats = v2_stats,
+        .oom_kills = v2_oom_kills,
         .remove = v2_remove,
         .remove_parent = v2_remove_parent,
         .freeze = cgroup_v2_freeze,

@@ -40,6 +40,9 @@ typedef struct CgroupOps {
          * child attaches itself (pid 0). */
         int (*clone_fd)(const char *root, const char *parent, const char *name);
         int (*stats)(const char *root, const char *parent, const char *name, DriverStats *ret);
+        /* The OOM killer's kills in the cgroup so far (one file; 0 on a kernel
+         * that does not count them): what the shim compares across a run. */
+        int (*oom_kills)(const char *root, const char *parent, const char *name, uint64_t *ret);
         /* Kills what is left, then removes the cgroup(s); 0 if already gone. */
         int (*remove)(const char *root, const char *parent, const char *name);
         /* Removes the parent if no workload is left in it (rmdir, which

@@ -101,11 +101,11 @@ static pid_t clone_init(unsigned long flags, int cgroup_fd, int *ret_pidfd)
 
 static uint64_t oom_count(const CgroupOps *cg, const ShimConfig *c)
 {
-        DriverStats s;
+        uint64_t n;
 
-        if (!cg || cg->stats(c->cgroup_root, c->cgroup_parent, c->name, &s) < 0)
+        if (!cg || cg->oom_kills(c->cgroup_root, c->cgroup_parent, c->name, &n) < 0)
                 return 0;
-        return s.oom_kill_count;
+        return n;
 }
 
 typedef struct Pump {

@@ -161,6 +161,9 @@ int main(void)
         CHECK_RC(cgroup_v1_ops.stats(R, parent, "t1", &st));
         CHECK(st.pids_current == 2);
         CHECK(st.memory_limit_bytes == 0);
+        uint64_t kills = 99;
+        CHECK_RC(cgroup_v1_ops.oom_kills(R, parent, "t1", &kills));
+        CHECK(kills == st.oom_kill_count && kills == 0);
 
         /* remove kills the leftover and removes every hierarchy's dir */
         CHECK_RC(cgroup_v1_ops.remove(R, parent, "t1"));

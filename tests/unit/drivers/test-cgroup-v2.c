@@ -103,6 +103,14 @@ int main(void)
         CHECK(st.memory_limit_bytes == 67108864);
         CHECK(st.pids_current == 3);
         CHECK(st.oom_kill_count == 1);
+        uint64_t kills = 99;
+        CHECK_RC(cgroup_v2_ops.oom_kills(root, "berth", "w1", &kills));
+        CHECK(kills == 1);
+        put("berth/w1/memory.events", "low 0\nhigh 0\nmax 0\noom 0\n"); /* a kernel that does not count */
+        CHECK_RC(cgroup_v2_ops.oom_kills(root, "berth", "w1", &kills));
+        CHECK(kills == 0);
+        CHECK(cgroup_v2_ops.oom_kills(root, "berth", "nosuch", &kills) == -ENOENT);
+        put("berth/w1/memory.events", "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n");
 
         /* remove without cgroup.kill: SIGKILLs what cgroup.procs lists. The
          * rmdir then fails on the fake tree's regular files (ENOTEMPTY). */
