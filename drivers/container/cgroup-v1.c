@@ -55,6 +55,10 @@ static int v1_mkdir(const char *root, const char *ctrl, const char *rel)
 
         if (asprintf(&p, "%s/%s/%s", root, ctrl, rel) < 0)
                 return -ENOMEM;
+        /* The common case: the levels above are there (the parent stays
+         * made, see remove_parent) and only the last one is new. */
+        if (mkdir(p, 0755) >= 0)
+                return streq(ctrl, "cpuset") ? cpuset_copy_from_parent(p) : 0;
         base = strlen(root) + 1 + strlen(ctrl);
         for (char *s = p + base + 1;; s++) {
                 if (*s == '/' || *s == 0) {
