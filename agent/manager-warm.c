@@ -5,11 +5,12 @@
  * costs an exec, about a millisecond of CPU on a small VM. Done as soon as a
  * run is up, it competed with that run's first milliseconds and with its exit
  * handling, and it held up berthd's event loop while posix_spawn waited for
- * the exec (tests/bench/bench-start.sh: about 0.9 ms of the start-to-exit
- * median of /bin/true on 2 vCPUs). So the manager asks for it through one
- * idle-priority timer: right after a run ends (dispatched after the waiters'
- * answers, which are normal-priority event sources) or MANAGER_WARM_DELAY
- * after a run came up, whichever is first. */
+ * the exec: about 0.5 ms of the start-to-exit median of /bin/true on 2
+ * vCPUs (tests/bench/bench-start.sh's workload, the two orders in an A/B).
+ * So the manager asks for it through one idle-priority timer: right after a
+ * run ends (dispatched after the waiters' answers, which are normal-priority
+ * event sources) or MANAGER_WARM_DELAY after a run came up, whichever is
+ * first. */
 #include "agent/manager.h"
 #include "lib/log.h"
 
