@@ -182,15 +182,24 @@ int store_manifest_load(Store *s, const char *digest, StoreImage *img)
         return 0;
 }
 
-int store_image_chain_keys(Store *s, const StoreImage *img, char (*ret)[STORE_KEY_MAX])
+int store_image_chain_keys(Store *s, const StoreImage *img, char (**ret)[STORE_KEY_MAX])
 {
         StoreManifestEntry *e = manifest_cached(s, img->digest);
+        char(*keys)[STORE_KEY_MAX] = calloc(img->n_layers + 1, sizeof(*keys));
+        int r = 0;
 
-        if (e && e->img.n_layers == img->n_layers) {
-                memcpy(ret, e->chain, img->n_layers * sizeof(*ret));
-                return 0;
+        if (!keys)
+                return -ENOMEM;
+        if (e && e->img.n_layers == img->n_layers)
+                memcpy(keys, e->chain, img->n_layers * sizeof(*keys));
+        else
+                r = chain_keys_compute(img, keys);
+        if (r < 0) {
+                free(keys);
+                return r;
         }
-        return chain_keys_compute(img, ret);
+        *ret = keys;
+        return 0;
 }
 
 int store_ref_normalize(const char *ref, char **ret)

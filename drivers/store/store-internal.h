@@ -48,9 +48,10 @@ int store_unmount_key(Store *s, const char *key);
 /* Parses a stored manifest blob into img (name unset); served from the
  * manifest cache after the first load. */
 int store_manifest_load(Store *s, const char *digest, StoreImage *img);
-/* ret[i] = the chain key of img's layer i (store_chain_key over layers 0..i),
- * from the manifest cache when img->digest is there. ret holds n_layers keys. */
-int store_image_chain_keys(Store *s, const StoreImage *img, char (*ret)[STORE_KEY_MAX]);
+/* (*ret)[i] = the chain key of img's layer i (store_chain_key over layers
+ * 0..i), from the manifest cache when img->digest is there. *ret is a new
+ * array of n_layers keys (at least one entry), freed by the caller. */
+int store_image_chain_keys(Store *s, const StoreImage *img, char (**ret)[STORE_KEY_MAX]);
 void store_manifest_cache_free(Store *s);
 /* Parses manifest JSON (media types checked). */
 int store_manifest_parse(const char *json, size_t len, StoreImage *img, BerthError *err);

@@ -91,12 +91,10 @@ fail:
 
 int store_image_unpack(Store *s, const StoreImage *img, BerthError *err)
 {
-        _cleanup_free_ char(*keys)[STORE_KEY_MAX] = calloc(img->n_layers + 1, sizeof(*keys));
+        _cleanup_free_ char(*keys)[STORE_KEY_MAX] = NULL;
         int r;
 
-        if (!keys)
-                return -ENOMEM;
-        r = store_image_chain_keys(s, img, keys);
+        r = store_image_chain_keys(s, img, &keys);
         for (size_t i = 0; r >= 0 && i < img->n_layers; i++)
                 if (!store_row_exists(s, "SELECT 1 FROM snapshots WHERE key = ?1", keys[i]))
                         r = unpack_layer(s, i ? keys[i - 1] : NULL, keys[i], img->layers[i], err);
@@ -257,8 +255,7 @@ static int snapshot_record(Store *s, const char *key, const char *image_ref, boo
                 berth_error_set(err, r, "image", "no image %s", image_ref);
                 goto fail;
         }
-        keys = calloc(img->n_layers + 1, sizeof(*keys));
-        r = keys ? store_image_chain_keys(s, img, keys) : -ENOMEM;
+        r = store_image_chain_keys(s, img, &keys);
         /* an image's layers are unpacked before its row exists and GC keeps
          * them while it does; a layer lost anyway shows as ENOENT at mount */
         if (r < 0)

@@ -589,8 +589,8 @@ static int mark_referenced(Store *s)
                         break;
                 if (store_manifest_load(s, l.a[i], &img) < 0)
                         continue; /* broken manifest: keeps nothing more */
-                char(*keys)[STORE_KEY_MAX] = calloc(img.n_layers + 1, sizeof(*keys));
-                r = keys ? store_image_chain_keys(s, &img, keys) : -ENOMEM;
+                char(*keys)[STORE_KEY_MAX] = NULL;
+                r = store_image_chain_keys(s, &img, &keys);
                 if (r >= 0)
                         r = keep_add(s, img.config_digest);
                 for (size_t j = 0; r >= 0 && j < img.n_layers; j++) {
