@@ -8,14 +8,14 @@
 
 #include "drivers/net/net.h"
 
-int net_attach(const NetAttach *a, pid_t pid)
+int net_attach(const NetAttach *a, int netns_fd)
 {
         int r;
 
-        r = net_link_veth_create(a->host_if, a->bridge, a->ifname, pid);
+        r = net_link_veth_create(a->host_if, a->bridge, a->ifname, netns_fd);
         if (r < 0)
                 return r;
-        return net_link_configure_in(pid, a->ifname, a->addr, a->prefixlen, a->gateway);
+        return net_link_configure_in(netns_fd, a->ifname, a->addr, a->prefixlen, a->gateway);
 }
 
 json_t *net_attach_to_json(const NetAttach *a)

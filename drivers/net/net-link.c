@@ -205,7 +205,7 @@ int net_link_bridge_ensure(const char *name, uint32_t addr, unsigned prefixlen)
         return link_set_up(nl, name);
 }
 
-int net_link_veth_create(const char *host_if, const char *bridge, const char *peer_if, pid_t pid)
+int net_link_veth_create(const char *host_if, const char *bridge, const char *peer_if, int netns_fd)
 {
         _cleanup_mnl_ struct mnl_socket *nl = NULL;
         char buf[NL_BUF_SIZE];
@@ -215,7 +215,7 @@ int net_link_veth_create(const char *host_if, const char *bridge, const char *pe
         unsigned master;
         int r;
 
-        if (check_ifname(host_if) < 0 || check_ifname(peer_if) < 0 || check_ifname(bridge) < 0 || pid <= 0)
+        if (check_ifname(host_if) < 0 || check_ifname(peer_if) < 0 || check_ifname(bridge) < 0 || netns_fd < 0)
                 return -EINVAL;
         master = if_nametoindex(bridge);
         if (master == 0)
@@ -236,7 +236,7 @@ int net_link_veth_create(const char *host_if, const char *bridge, const char *pe
                 pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
                 pifm->ifi_family = AF_UNSPEC;
                 mnl_attr_put_strz(nlh, IFLA_IFNAME, peer_if);
-                mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t)pid);
+                mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
                 mnl_attr_nest_end(nlh, peer);
                 mnl_attr_nest_end(nlh, data);
                 mnl_attr_nest_end(nlh, info);
@@ -249,26 +249,21 @@ int net_link_veth_create(const char *host_if, const char *bridge, const char *pe
         return r;
 }
 
-int net_link_configure_in(pid_t pid, const char *ifname, uint32_t addr, unsigned prefixlen, uint32_t gateway)
+int net_link_configure_in(int netns_fd, const char *ifname, uint32_t addr, unsigned prefixlen, uint32_t gateway)
 {
         _cleanup_mnl_ struct mnl_socket *nl = NULL;
-        _cleanup_close_ int self = -EBADF, target = -EBADF;
-        char path[64];
+        _cleanup_close_ int self = -EBADF;
         unsigned idx;
         int r;
 
-        if (check_ifname(ifname) < 0 || pid <= 0)
+        if (check_ifname(ifname) < 0 || netns_fd < 0)
                 return -EINVAL;
-        snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-        target = open(path, O_RDONLY | O_CLOEXEC);
-        if (target < 0)
-                return -errno;
         self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
         if (self < 0)
                 return -errno;
         /* A netlink socket belongs to the netns it was created in: enter,
          * open, leave at once (this is called from the single-threaded shim). */
-        if (setns(target, CLONE_NEWNET) < 0)
+        if (setns(netns_fd, CLONE_NEWNET) < 0)
                 return -errno;
         r = nl_open(&nl);
         idx = r >= 0 ? if_nametoindex(ifname) : 0;

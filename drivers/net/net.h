@@ -105,12 +105,12 @@ int net_nft_run(const char *script, BerthError *err);
 /* Creates the bridge if missing, gives it addr/prefixlen, sets it up. */
 int net_link_bridge_ensure(const char *name, uint32_t addr, unsigned prefixlen);
 /* Creates a veth pair: host_if on the bridge and up, the peer named peer_if
- * inside the network namespace of pid (not up). An existing host_if left by an
- * earlier run is deleted first. */
-int net_link_veth_create(const char *host_if, const char *bridge, const char *peer_if, pid_t pid);
-/* Inside the network namespace of pid: ifname up with addr/prefixlen, lo up,
- * default route via gateway (inside that namespace only). */
-int net_link_configure_in(pid_t pid, const char *ifname, uint32_t addr, unsigned prefixlen,
+ * inside the network namespace netns_fd (an nsfs fd; not up). An existing
+ * host_if left by an earlier run is deleted first. */
+int net_link_veth_create(const char *host_if, const char *bridge, const char *peer_if, int netns_fd);
+/* Inside the network namespace netns_fd: ifname up with addr/prefixlen, lo
+ * up, default route via gateway (inside that namespace only). */
+int net_link_configure_in(int netns_fd, const char *ifname, uint32_t addr, unsigned prefixlen,
                           uint32_t gateway);
 /* Deletes a link by name; 0 if it does not exist. */
 int net_link_delete(const char *name);
@@ -176,8 +176,8 @@ int net_workload_address(const Net *n, const char *name, uint32_t *ret);
 int net_workload_release(Net *n, const char *name);
 
 /* Runs in berth-shim after the clone and before the workload's command: the
- * veth into pid's netns, address, routes. */
-int net_attach(const NetAttach *a, pid_t pid);
+ * veth into the workload's netns (netns_fd), address, routes. */
+int net_attach(const NetAttach *a, int netns_fd);
 /* NetAttach <-> JSON, and net.json in the workload directory (driver ->
  * shim, written atomically by the driver's start() next to config.json). */
 #define NET_ATTACH_FILE "net.json"

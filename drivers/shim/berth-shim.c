@@ -133,7 +133,8 @@ int main(int argc, char *argv[])
         _cleanup_(shim_config_freep) ShimConfig *c = NULL;
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
         _cleanup_free_ char *pooled_dir = NULL;
-        _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF;
+        _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF,
+                            netns = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
         int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
@@ -154,6 +155,14 @@ int main(int argc, char *argv[])
                 return 2;
         }
         if (streq(argv[1], SHIM_POOLED_ARG)) {
+                /* While it waits: the network namespace of the run to come
+                 * (used unless the run wants the host's, or a user namespace
+                 * that must own its netns). */
+                netns = shim_netns_make();
+                if (netns == -ENOTRECOVERABLE) {
+                        log_error("Cannot return to the shim's own network namespace");
+                        return 1;
+                }
                 r = shim_pool_receive(SHIM_NOTIFY_FD, &pooled_dir);
                 if (r < 0 || !pooled_dir) {
                         if (r < 0)
@@ -197,8 +206,10 @@ int main(int argc, char *argv[])
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "no cgroup hierarchy at %s: %s", c->cgroup_root,
                                   strerror(-r));
         oom_before = oom_count(cg, c);
-        if (faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0)
+        if (faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0) {
+                netns = safe_close(netns);
                 return shim_vm_run(dirfd, c, w, cg, &notify_fd); /* isolation: vm (shim-vm.c) */
+        }
 
         /* Who compiles the seccomp filter while the other works: the shim
          * while the init mounts its rootfs, or in bridge mode the init while
@@ -213,7 +224,9 @@ int main(int argc, char *argv[])
         sec.seccomp_fd = bpf[0];
 
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-        if (!c->host_network)
+        if (c->host_network || sec.user_namespace)
+                netns = safe_close(netns); /* a netns of the user namespace's own, or none */
+        if (!c->host_network && netns < 0)
                 flags |= CLONE_NEWNET;
         if (sec.user_namespace) {
                 /* The init's rootfs (an idmapped tree) travels on this pair. */
@@ -242,7 +255,7 @@ int main(int argc, char *argv[])
                 if (dup2(null_fd, 0) < 0 || dup2(out[1], 1) < 0 || dup2(errp[1], 2) < 0)
                         _exit(126);
                 safe_close(bpf[1]); /* the filter is read to its end */
-                shim_init_run(c, &sec, cgfd >= 0 ? NULL : cg, sync[0], ep[1]);
+                shim_init_run(c, &sec, cgfd >= 0 ? NULL : cg, netns, sync[0], ep[1]);
         }
         safe_close(out[1]);
         safe_close(errp[1]);
@@ -268,15 +281,22 @@ int main(int argc, char *argv[])
         if (c->bridge_network) {
                 NetAttach na;
 
-                r = net_attach_read(dirfd, &na);
+                if (netns < 0) {
+                        char p[64];
+
+                        snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)pid);
+                        netns = open(p, O_RDONLY | O_CLOEXEC);
+                }
+                r = netns < 0 ? -errno : net_attach_read(dirfd, &na);
                 if (r >= 0)
-                        r = net_attach(&na, pid);
+                        r = net_attach(&na, netns);
                 if (r < 0) {
                         (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
                         (void)waitpid(pid, NULL, 0);
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "bridge network: %s", strerror(-r));
                 }
         }
+        netns = safe_close(netns); /* the init holds it now; it goes with the init */
         if (shim_compiles) {
                 r = shim_seccomp_export(&sec, bpf[1]);
                 safe_close(bpf[1]);

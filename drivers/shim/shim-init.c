@@ -29,6 +29,7 @@ static const char *const stage_names[_INIT_STAGE_MAX] = {
         [INIT_STAGE_ENV] = "environment",    [INIT_STAGE_EXEC] = "exec",
         [INIT_STAGE_MASK] = "masked paths",  [INIT_STAGE_SECURITY] = "capabilities and seccomp",
         [INIT_STAGE_USERNS] = "user namespace", [INIT_STAGE_CGROUP] = "join cgroup",
+        [INIT_STAGE_NETNS] = "network namespace",
 };
 
 const char *init_stage_to_string(InitStage s)
@@ -184,6 +185,25 @@ static int loopback_up(void)
         return 0;
 }
 
+int shim_netns_make(void)
+{
+        _cleanup_close_ int self = -EBADF, made = -EBADF;
+        int r;
+
+        self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (self < 0)
+                return -errno;
+        if (unshare(CLONE_NEWNET) < 0)
+                return -errno;
+        made = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+        r = made < 0 ? -errno : loopback_up();
+        if (setns(self, CLONE_NEWNET) < 0)
+                return -ENOTRECOVERABLE;
+        if (r < 0)
+                return r;
+        return TAKE_FD(made);
+}
+
 static bool env_has(char **env, const char *key)
 {
         size_t l = strlen(key);
@@ -230,11 +250,18 @@ static void wait_for_shim(int sync_fd, int err_fd)
                 fail(err_fd, INIT_STAGE_CGROUPNS, errno);
 }
 
-_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, const CgroupOps *join, int sync_fd,
-                              int err_fd)
+_noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, const CgroupOps *join, int netns_fd,
+                              int sync_fd, int err_fd)
 {
         _cleanup_close_ int rootfd = -EBADF, wd = -EBADF, newroot = -EBADF;
+        bool netns_made = netns_fd >= 0; /* with lo up already */
         int r;
+
+        if (netns_fd >= 0) {
+                if (setns(netns_fd, CLONE_NEWNET) < 0)
+                        fail(err_fd, INIT_STAGE_NETNS, errno);
+                safe_close(netns_fd);
+        }
 
         /* Into the cgroups before anything of the workload can run or fork:
          * limits hold from the first instruction. */
@@ -294,7 +321,7 @@ _noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, cons
 
         if (sethostname(c->hostname, strlen(c->hostname)) < 0)
                 fail(err_fd, INIT_STAGE_HOSTNAME, errno);
-        if (!c->host_network) {
+        if (!c->host_network && !netns_made) {
                 r = loopback_up();
                 if (r < 0)
                         fail(err_fd, INIT_STAGE_LOOPBACK, -r);

@@ -85,6 +85,22 @@ check_eq "ps shows the handed-over shim with its workload directory" \
 check "the next shim waits while pooled runs" \
         wait_for 5 bash -c '[[ -n $(pgrep -P "$0" -f -- "berth-shim --pooled") ]]' "${D_PID[a]}"
 check_eq "still one pooled shim" "1" "$(pooled_pids | grep -c .)"
+# While it waits, the pooled shim makes the next run's network namespace (lo
+# up) and stays in berthd's; the next start's init runs in it (one for each
+# run: this one is not the previous run's).
+idle=$(pooled_pids)
+ahead=$(for f in "/proc/$idle/fd/"*; do readlink "$f"; done 2>/dev/null | grep '^net:' || true)
+check_match "the pooled shim holds a network namespace made ahead" '^net:\[[0-9]+\]$' "$ahead"
+check_eq "the pooled shim stays in berthd's network namespace" \
+        "$(readlink "/proc/${D_PID[a]}/ns/net")" "$(readlink "/proc/$idle/ns/net")"
+check "run -d ahead" run_d ahead -- /bin/sleep 1000
+check "ahead running" wait_for 10 state_is ahead running
+apid=$(status_of ahead .status.pid)
+check_eq "its init runs in the namespace made ahead" "$ahead" "$(readlink "/proc/$apid/ns/net")"
+check_match "where lo is up" 'LOOPBACK,UP' "$(nsenter -t "$apid" -n ip -o link show lo)"
+check "not the namespace of the run before" \
+        test "$ahead" != "$(readlink "/proc/$(status_of pooled .status.pid)/ns/net")"
+check "rm -f ahead" ctl rm -f ahead
 check "rm -f pooled" ctl rm -f pooled
 check "a new shim waits" wait_for 5 bash -c '[[ -n $(pgrep -P "$0" -f -- "berth-shim --pooled") ]]' "${D_PID[a]}"
 idle=$(pooled_pids)
