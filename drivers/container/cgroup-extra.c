@@ -30,6 +30,12 @@ static int write_u64(const char *dir, const char *file, uint64_t v)
         return cg_write(dir, file, b);
 }
 
+bool cgroup_v1_extra_is_default(const CgroupLimits *l)
+{
+        return l->cpu_weight == 0 && l->memory_high_bytes == 0 && !(l->memory_bytes && l->swap_bytes) &&
+               l->io_weight == 0;
+}
+
 int cgroup_v1_apply_extra(const char *root, const char *parent, const char *name, const CgroupLimits *l)
 {
         _cleanup_free_ char *cpu = NULL, *mem = NULL, *blkio = NULL;

@@ -47,24 +47,30 @@ static int cpuset_copy_from_parent(const char *dir)
         return 0;
 }
 
-/* mkdir -p below <root>/<ctrl>, initialising cpuset levels as they appear. */
+/* mkdir -p below <root>/<ctrl>, initialising cpuset levels as they appear.
+ * 1 if the last level is new (its files hold the kernel's defaults), 0 if it
+ * was there. */
 static int v1_mkdir(const char *root, const char *ctrl, const char *rel)
 {
         _cleanup_free_ char *p = NULL;
+        bool made = false;
         size_t base;
 
         if (asprintf(&p, "%s/%s/%s", root, ctrl, rel) < 0)
                 return -ENOMEM;
         /* The common case: the levels above are there (the parent stays
          * made, see remove_parent) and only the last one is new. */
-        if (mkdir(p, 0755) >= 0)
-                return streq(ctrl, "cpuset") ? cpuset_copy_from_parent(p) : 0;
+        if (mkdir(p, 0755) >= 0) {
+                int r = streq(ctrl, "cpuset") ? cpuset_copy_from_parent(p) : 0;
+                return r < 0 ? r : 1;
+        }
         base = strlen(root) + 1 + strlen(ctrl);
         for (char *s = p + base + 1;; s++) {
                 if (*s == '/' || *s == 0) {
                         char c = *s;
                         *s = 0;
-                        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                        made = mkdir(p, 0755) >= 0;
+                        if (!made && errno != EEXIST)
                                 return -errno;
                         if (streq(ctrl, "cpuset")) {
                                 int r = cpuset_copy_from_parent(p);
@@ -76,7 +82,7 @@ static int v1_mkdir(const char *root, const char *ctrl, const char *rel)
                                 break;
                 }
         }
-        return 0;
+        return made;
 }
 
 static int v1_set_memory(const char *dir, uint64_t bytes)
@@ -107,6 +113,7 @@ static int v1_set_memory(const char *dir, uint64_t bytes)
 static int v1_create(const char *root, const char *parent, const char *name, const CgroupLimits *limits)
 {
         _cleanup_free_ char *rel = NULL;
+        bool fresh = true; /* every directory new: skip writing the kernel's defaults */
         char v[32];
         int r;
 
@@ -116,6 +123,8 @@ static int v1_create(const char *root, const char *parent, const char *name, con
                 r = v1_mkdir(root, v1_controllers[i], rel);
                 if (r < 0)
                         return r;
+                if (r == 0)
+                        fresh = false;
         }
 
         _cleanup_free_ char *mem = NULL, *cpu = NULL, *pids = NULL;
@@ -123,26 +132,34 @@ static int v1_create(const char *root, const char *parent, const char *name, con
             v1_path(root, "pids", parent, name, &pids) < 0)
                 return -ENOMEM;
 
-        r = v1_set_memory(mem, limits->memory_bytes);
-        if (r < 0)
-                return r;
-
-        r = cg_write(cpu, "cpu.cfs_period_us", "100000");
-        if (r < 0)
-                return r;
-        if (limits->cpu_millis == 0)
-                snprintf(v, sizeof(v), "-1");
-        else {
-                uint64_t q = limits->cpu_millis * 100;
-                snprintf(v, sizeof(v), "%llu", (unsigned long long)(q < 1000 ? 1000 : q));
+        if (!fresh || limits->memory_bytes) {
+                r = v1_set_memory(mem, limits->memory_bytes);
+                if (r < 0)
+                        return r;
         }
-        r = cg_write(cpu, "cpu.cfs_quota_us", v);
-        if (r < 0)
-                return r;
-        r = cgroup_v1_apply_extra(root, parent, name, limits);
-        if (r < 0)
-                return r;
 
+        if (!fresh || limits->cpu_millis) {
+                r = cg_write(cpu, "cpu.cfs_period_us", "100000");
+                if (r < 0)
+                        return r;
+                if (limits->cpu_millis == 0)
+                        snprintf(v, sizeof(v), "-1");
+                else {
+                        uint64_t q = limits->cpu_millis * 100;
+                        snprintf(v, sizeof(v), "%llu", (unsigned long long)(q < 1000 ? 1000 : q));
+                }
+                r = cg_write(cpu, "cpu.cfs_quota_us", v);
+                if (r < 0)
+                        return r;
+        }
+        if (!fresh || !cgroup_v1_extra_is_default(limits)) {
+                r = cgroup_v1_apply_extra(root, parent, name, limits);
+                if (r < 0)
+                        return r;
+        }
+
+        if (fresh && limits->pids == 0)
+                return 0;
         if (limits->pids == 0)
                 snprintf(v, sizeof(v), "max");
         else

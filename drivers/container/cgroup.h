@@ -65,6 +65,8 @@ int cgroup_detect(const char *root, const CgroupOps **ret);
 /* cgroup-extra.c: cpu weight, memory high, swap, io weight, freezer. */
 uint64_t cgroup_weight_to_shares(uint64_t weight);
 int cgroup_v1_apply_extra(const char *root, const char *parent, const char *name, const CgroupLimits *l);
+/* True when cgroup_v1_apply_extra would only write what a new cgroup holds. */
+bool cgroup_v1_extra_is_default(const CgroupLimits *l);
 int cgroup_v2_apply_extra(const char *dir, const CgroupLimits *l);
 int cgroup_v1_freeze(const char *root, const char *parent, const char *name, bool frozen);
 int cgroup_v2_freeze(const char *root, const char *parent, const char *name, bool frozen);

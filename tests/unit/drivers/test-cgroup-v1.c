@@ -37,12 +37,12 @@ static bool in_t1(pid_t pid, pid_t tid, const char *ctrl)
         return ok;
 }
 
-static bool has(const char *ctrl, const char *file, const char *want)
+static bool has_in(const char *ctrl, const char *name, const char *file, const char *want)
 {
         char p[256], *s = NULL;
         bool ok;
 
-        snprintf(p, sizeof(p), "%s/%s/%s/t1/%s", R, ctrl, parent, file);
+        snprintf(p, sizeof(p), "%s/%s/%s/%s/%s", R, ctrl, parent, name, file);
         if (read_file_at(AT_FDCWD, p, 4096, &s, NULL) < 0) {
                 fprintf(stderr, "cannot read %s\n", p);
                 return false;
@@ -55,12 +55,18 @@ static bool has(const char *ctrl, const char *file, const char *want)
         return ok;
 }
 
+static bool has(const char *ctrl, const char *file, const char *want)
+{
+        return has_in(ctrl, "t1", file, want);
+}
+
 static void cleanup_parent(void)
 {
         static const char *const c[] = { "cpu", "cpuacct", "memory", "pids", "freezer", "cpuset" };
         char p[256];
 
         (void)cgroup_v1_ops.remove(R, parent, "t1");
+        (void)cgroup_v1_ops.remove(R, parent, "t2");
         for (size_t i = 0; i < ELEMENTSOF(c); i++) {
                 snprintf(p, sizeof(p), "%s/%s/%s", R, c[i], parent);
                 (void)rmdir(p);
@@ -96,6 +102,21 @@ int main(void)
                 CHECK(has("cpuset", "cpuset.cpus", rootcpus));
                 free(rootcpus);
         }
+
+        /* A new cgroup with no limits: nothing is written (the kernel's
+         * defaults are the spec's), and the defaults are what it reads. */
+        CHECK_RC(cgroup_v1_ops.create(R, parent, "t2", &(CgroupLimits){}));
+        CHECK(has_in("cpu", "t2", "cpu.cfs_quota_us", "-1"));
+        CHECK(has_in("cpu", "t2", "cpu.shares", "1024"));
+        CHECK(has_in("pids", "t2", "pids.max", "max"));
+        snprintf(p, sizeof(p), "%s/memory/memory.limit_in_bytes", R);
+        char *unlimited = NULL; /* what the root reads: no limit */
+        CHECK(read_file_at(AT_FDCWD, p, 64, &unlimited, NULL) >= 0);
+        unlimited[strcspn(unlimited, "\n")] = 0;
+        CHECK(has_in("memory", "t2", "memory.soft_limit_in_bytes", unlimited));
+        CHECK(has_in("memory", "t2", "memory.limit_in_bytes", unlimited));
+        free(unlimited);
+        CHECK_RC(cgroup_v1_ops.remove(R, parent, "t2"));
 
         /* raise the limit (memsw first path) and lift it */
         lim.memory_bytes = 256 << 20;
