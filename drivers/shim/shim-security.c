@@ -425,12 +425,17 @@ int shim_security_apply(const ShimSecurity *s)
                         return r;
         }
 
-        /* Bounding set: what no exec can ever regain. */
+        /* Bounding set: what no exec can ever regain. Capabilities are
+         * numbered without gaps: the first EINVAL past `last` is the end. */
         for (int c = 0; c <= 63; c++) {
                 if (c <= last && (s->caps & BIT(c)))
                         continue;
-                if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-                        return -errno;
+                if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+                        if (errno != EINVAL)
+                                return -errno;
+                        if (c > last)
+                                break;
+                }
         }
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return -errno;
