@@ -134,7 +134,7 @@ int main(int argc, char *argv[])
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
         _cleanup_free_ char *pooled_dir = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF,
-                            netns = -EBADF;
+                            netns = -EBADF, bpf_ahead = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
         int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
@@ -163,6 +163,7 @@ int main(int argc, char *argv[])
                         log_error("Cannot return to the shim's own network namespace");
                         return 1;
                 }
+                bpf_ahead = shim_seccomp_precompile(); /* failing that, compiled at the start */
                 r = shim_pool_receive(SHIM_NOTIFY_FD, &pooled_dir);
                 if (r < 0 || !pooled_dir) {
                         if (r < 0)
@@ -208,20 +209,25 @@ int main(int argc, char *argv[])
         oom_before = oom_count(cg, c);
         if (faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0) {
                 netns = safe_close(netns);
+                bpf_ahead = safe_close(bpf_ahead);
                 return shim_vm_run(dirfd, c, w, cg, &notify_fd); /* isolation: vm (shim-vm.c) */
         }
 
-        /* Who compiles the seccomp filter while the other works: the shim
-         * while the init mounts its rootfs, or in bridge mode the init while
-         * the shim builds the network (the longer of the two). */
-        bool shim_compiles = sec.seccomp && !c->bridge_network;
+        /* The default capabilities' filter was compiled ahead (pooled).
+         * Otherwise, who compiles it while the other works: the shim while
+         * the init mounts its rootfs, or in bridge mode the init while the
+         * shim builds the network (the longer of the two). */
+        if (sec.seccomp && bpf_ahead >= 0 && sec.caps == shim_default_caps())
+                sec.seccomp_fd = bpf_ahead;
+        bool shim_compiles = sec.seccomp && sec.seccomp_fd < 0 && !c->bridge_network;
         null_fd = open("/dev/null", O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (null_fd < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "open /dev/null: %m");
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(sync, O_CLOEXEC) < 0 ||
             pipe2(ep, O_CLOEXEC) < 0 || (shim_compiles && pipe2(bpf, O_CLOEXEC) < 0))
                 return fail_start(dirfd, w, &notify_fd, 126, errno, "pipe: %m");
-        sec.seccomp_fd = bpf[0];
+        if (shim_compiles)
+                sec.seccomp_fd = bpf[0];
 
         flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
         if (c->host_network || sec.user_namespace)
@@ -262,6 +268,7 @@ int main(int argc, char *argv[])
         safe_close(sync[0]);
         safe_close(ep[1]);
         safe_close(bpf[0]);
+        bpf_ahead = safe_close(bpf_ahead); /* the init reads its own copy */
         if (sec.user_namespace) {
                 safe_close(usp[1]);
                 sec.userns_sock = usp[0];

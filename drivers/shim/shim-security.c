@@ -12,6 +12,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/prctl.h>
@@ -380,6 +381,24 @@ int shim_seccomp_export(const ShimSecurity *s, int fd)
         r = seccomp_export_bpf(ctx, fd);
         seccomp_release(ctx);
         return r;
+}
+
+int shim_seccomp_precompile(void)
+{
+        ShimSecurity d = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF,
+                           .seccomp_fd = -EBADF };
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        fd = memfd_create("seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        r = shim_seccomp_export(&d, fd);
+        if (r < 0)
+                return r;
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return -errno;
+        return TAKE_FD(fd);
 }
 
 /* Loads the raw filter shim_seccomp_export() wrote into fd (the shim's pipe

@@ -52,10 +52,15 @@ int shim_proc_write(const char *path, const char *value);
 int shim_security_apply(const ShimSecurity *s);
 
 /* Compiles the seccomp filter for s into fd as raw BPF (seccomp_export_bpf).
+ * Unless the pooled shim compiled it ahead (shim_seccomp_precompile),
  * berth-shim does this after the clone, while the init sets up its mounts
  * on the other CPU, so the init only loads it (in bridge mode the roles
  * swap: the shim builds the network, the init compiles its own filter). */
 int shim_seccomp_export(const ShimSecurity *s, int fd);
+/* The filter for the default capability set, compiled ahead (by the pooled
+ * shim while it waits) into a memfd at offset 0: an init whose caps are the
+ * default ones reads it instead of waiting for a compile. Returns the fd. */
+int shim_seccomp_precompile(void);
 
 /* User namespaces (spec.security.userNamespace). Shim side, after the
  * clone and before releasing the init: writes uid_map/gid_map (checked

@@ -87,10 +87,14 @@ check "the next shim waits while pooled runs" \
 check_eq "still one pooled shim" "1" "$(pooled_pids | grep -c .)"
 # While it waits, the pooled shim makes the next run's network namespace (lo
 # up) and stays in berthd's; the next start's init runs in it (one for each
-# run: this one is not the previous run's).
+# run: this one is not the previous run's). It also compiles the default
+# capabilities' seccomp filter into a memfd (harden-security.sh checks that the
+# filter works).
 idle=$(pooled_pids)
-ahead=$(for f in "/proc/$idle/fd/"*; do readlink "$f"; done 2>/dev/null | grep '^net:' || true)
+fds=$(for f in "/proc/$idle/fd/"*; do readlink "$f"; done 2>/dev/null || true)
+ahead=$(grep '^net:' <<<"$fds" || true)
 check_match "the pooled shim holds a network namespace made ahead" '^net:\[[0-9]+\]$' "$ahead"
+check_match "and the default seccomp filter, compiled ahead" '/memfd:seccomp' "$fds"
 check_eq "the pooled shim stays in berthd's network namespace" \
         "$(readlink "/proc/${D_PID[a]}/ns/net")" "$(readlink "/proc/$idle/ns/net")"
 check "run -d ahead" run_d ahead -- /bin/sleep 1000
