@@ -82,6 +82,7 @@ static MWorkload *mworkload_new(Manager *m)
                 return NULL;
         w->manager = m;
         w->notify_fd = -EBADF;
+        w->report_fd = -EBADF;
         w->run.shim_pidfd = -EBADF;
         return w;
 }
@@ -93,6 +94,7 @@ static void workload_detach(MWorkload *w)
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
         w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
         w->notify_fd = safe_close(w->notify_fd);
+        w->report_fd = safe_close(w->report_fd);
         w->run.shim_pidfd = safe_close(w->run.shim_pidfd);
 }
 
@@ -228,6 +230,7 @@ static void workload_forget_run(MWorkload *w)
         manager_sched_release(w); /* the run is over: its booking goes back */
         w->pidfd_source = sd_event_source_disable_unref(w->pidfd_source);
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
+        w->report_fd = safe_close(w->report_fd);
         w->run.shim_pidfd = safe_close(w->run.shim_pidfd);
         w->run = (DriverRun){ .shim_pidfd = -EBADF };
 }
@@ -258,7 +261,10 @@ static void workload_record_lost(MWorkload *w, const char *message)
         (void)set_text(&s->message, message);
 }
 
-/* Records the run's end and its event in one transaction. */
+/* Records the run's end and its event in one transaction, fsync'd before the
+ * waiters hear of it: the shim skipped the fsync of exit.json if berthd held
+ * the run's report pipe (drivers/shim/berth-shim.c), so this commit may be the
+ * only durable record of the exit. */
 static void workload_persist_exit(MWorkload *w)
 {
         const WorkloadStatus *s = &w->pub.status;
@@ -402,6 +408,10 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         w->notify_source = sd_event_source_disable_unref(w->notify_source);
         r = ops->start_finish(w->driver, w->spec, w->notify_fd, &run, &err);
+        if (r >= 0) { /* kept: the shim sees that berthd will make its exit durable */
+                safe_close(w->report_fd);
+                w->report_fd = TAKE_FD(w->notify_fd);
+        }
         w->notify_fd = safe_close(w->notify_fd);
         if (r < 0) {
                 if (!err.error)

@@ -57,6 +57,9 @@ struct MWorkload {
         uint64_t pid_start_time;
 
         int notify_fd;           /* start in progress when >= 0 */
+        int report_fd;           /* the same pipe, held while the run lasts: the shim writes
+                                  * exit.json without fsync while berthd holds it, and
+                                  * berthd's exit commit is the durable record */
         sd_event_source *notify_source;
         sd_event_source *pidfd_source;
         sd_event_source *kill_timer;     /* SIGKILL after the stop grace period */

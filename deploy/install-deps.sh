@@ -16,7 +16,7 @@ PACKAGES=(
         # bridge networking: rtnetlink (libmnl) and nftables (libnftables); nftables for tests
         libmnl-dev libnftables-dev nftables
         # run and test
-        busybox-static iproute2 util-linux procps curl jq sqlite3 shellcheck git
+        busybox-static iproute2 util-linux procps curl jq sqlite3 shellcheck git strace
         # systemd integration tests (systemd-analyze, systemd-socket-activate) and the Debian package
         systemd debhelper fakeroot dpkg-dev
         # cluster store tests (a real etcd on loopback)

@@ -202,7 +202,7 @@ int shim_state_read(int dirfd, ShimState *ret)
         return 0;
 }
 
-int driver_exit_write(int dirfd, const DriverExit *e)
+int driver_exit_write(int dirfd, const DriverExit *e, bool durable)
 {
         _cleanup_json_ json_t *j = json_pack("{s:i, s:i, s:b, s:I, s:s, s:s}",
                                              "exitCode", e->exit_code,
@@ -214,8 +214,10 @@ int driver_exit_write(int dirfd, const DriverExit *e)
         if (!j)
                 return -ENOMEM;
         /* An exit code is never lost: durable before the shim exits, which is
-         * when berthd reads it. The run's start removed any older exit.json. */
-        return json_write_atomic(dirfd, SHIM_EXIT_FILE, j, WRITE_DURABLE_NEW);
+         * when berthd reads it, unless the caller knows that berthd commits it
+         * durably before anyone hears of it (container-files.h). The run's
+         * start removed any older exit.json. */
+        return json_write_atomic(dirfd, SHIM_EXIT_FILE, j, durable ? WRITE_DURABLE_NEW : WRITE_VOLATILE);
 }
 
 int driver_exit_read(int dirfd, DriverExit *ret)

@@ -48,7 +48,12 @@ typedef struct ShimState {
 int shim_state_write(int dirfd, const ShimState *s);
 int shim_state_read(int dirfd, ShimState *ret);
 
-int driver_exit_write(int dirfd, const DriverExit *e);
+/* exit.json, atomic (tmp and rename). durable: fsync'd, file and directory.
+ * Only the container shim whose berthd still holds the run's start-report pipe
+ * writes it without (berth-shim.c): that berthd commits the exit to its state
+ * with an fsync before it answers anyone, and a berthd that is gone closed
+ * the pipe. */
+int driver_exit_write(int dirfd, const DriverExit *e, bool durable);
 int driver_exit_read(int dirfd, DriverExit *ret);
 
 /* /proc/<pid>/stat field 22 (clock ticks since boot). */

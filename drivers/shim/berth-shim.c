@@ -80,7 +80,7 @@ int fail_start(int dirfd, LogWriter *w, int *notify_fd, int exit_code, int error
                 (void)log_writer_write(w, LOG_STREAM_STDERR, "\n", 1);
                 (void)log_writer_flush(w);
         }
-        r = driver_exit_write(dirfd, &e);
+        r = driver_exit_write(dirfd, &e, true);
         if (r < 0)
                 log_error_errno(r, "Cannot write exit.json: %m");
         notify(notify_fd, false, error, 0, e.message);
@@ -97,6 +97,20 @@ static pid_t clone_init(unsigned long flags, int cgroup_fd, int *ret_pidfd)
                 .cgroup = cgroup_fd >= 0 ? (uint64_t)cgroup_fd : 0,
         };
         return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* True while the berthd that started this run holds the read end of its
+ * start-report pipe (on a pipe's write end, poll reports POLLERR once no
+ * reader is left). That berthd records the exit with an fsync of its own
+ * before anyone hears of it, so exit.json can do without: one device flush
+ * on the exit path instead of three (agent/manager.c). */
+static bool berthd_watching(int fd)
+{
+        struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+        if (fd < 0)
+                return false;
+        return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
 static uint64_t oom_count(const CgroupOps *cg, const ShimConfig *c)
@@ -134,7 +148,7 @@ int main(int argc, char *argv[])
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
         _cleanup_free_ char *pooled_dir = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF,
-                            netns = -EBADF, bpf_ahead = -EBADF;
+                            netns = -EBADF, bpf_ahead = -EBADF, watch_fd = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
         int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
@@ -354,6 +368,8 @@ int main(int argc, char *argv[])
                 (void)waitpid(pid, NULL, 0);
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "write state.json: %s", strerror(-r));
         }
+        if (notify_fd >= 0) /* berthd_watching() looks at it at the end */
+                watch_fd = fcntl(notify_fd, F_DUPFD_CLOEXEC, 3);
         notify(&notify_fd, true, 0, pid, NULL);
         shim_exit_reserve(dirfd); /* exit.json can be written on a full disk */
 
@@ -423,7 +439,7 @@ int main(int argc, char *argv[])
                 snprintf(e.reason, sizeof(e.reason), "OOMKilled");
                 snprintf(e.message, sizeof(e.message), "the kernel's OOM killer ran in the workload's cgroup");
         }
-        r = shim_exit_write(dirfd, &e);
+        r = shim_exit_write(dirfd, &e, !berthd_watching(watch_fd));
         if (r < 0) {
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;

@@ -726,7 +726,7 @@ int shim_libvirt_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupO
                          "qemu.log)",
                          lv->stop_detail, lv->message[0] ? ": " : "", lv->message);
         }
-        r = shim_exit_write(dirfd, &ex);
+        r = shim_exit_write(dirfd, &ex, true);
         if (r < 0) {
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;

@@ -29,11 +29,11 @@ static bool is_disk_full(int r)
         return r == -ENOSPC || r == -EDQUOT;
 }
 
-int shim_exit_write(int dirfd, const DriverExit *e)
+int shim_exit_write(int dirfd, const DriverExit *e, bool durable)
 {
         int r;
 
-        r = driver_exit_write(dirfd, e);
+        r = driver_exit_write(dirfd, e, durable);
         for (unsigned i = 0; is_disk_full(r) && i <= SHIM_EXIT_RETRY_SEC; i++) {
                 if (i == 0) {
                         /* Hand the reserved blocks back, then write again at once. */
@@ -47,7 +47,7 @@ int shim_exit_write(int dirfd, const DriverExit *e)
                                             SHIM_EXIT_RETRY_SEC);
                         (void)nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
                 }
-                r = driver_exit_write(dirfd, e);
+                r = driver_exit_write(dirfd, e, durable);
         }
         if (r >= 0)
                 (void)unlinkat(dirfd, SHIM_EXIT_RESERVE_FILE, 0);

@@ -7,7 +7,7 @@
  *
  * At start the shim reserves a few blocks in the workload directory
  * (SHIM_EXIT_RESERVE_FILE, fallocate'd). shim_exit_write() writes exit.json
- * atomically (driver_exit_write); when that fails with ENOSPC or EDQUOT it
+ * atomically, durable or not (driver_exit_write); when that fails with ENOSPC or EDQUOT it
  * gives the reserved blocks back and tries again, then keeps retrying once
  * a second for up to SHIM_EXIT_RETRY_SEC seconds, so that a workload that
  * ends while the disk is full still has its real exit code recorded. The
@@ -18,4 +18,4 @@
 
 /* Best effort: a reserve that cannot be made is logged and not fatal. */
 void shim_exit_reserve(int dirfd);
-int shim_exit_write(int dirfd, const DriverExit *e);
+int shim_exit_write(int dirfd, const DriverExit *e, bool durable);

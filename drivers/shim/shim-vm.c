@@ -797,7 +797,7 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
         }
         free(vm);
         json_decref(cfg);
-        r = shim_exit_write(dirfd, &ex);
+        r = shim_exit_write(dirfd, &ex, true);
         if (r < 0) {
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;

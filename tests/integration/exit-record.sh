@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Where an exit is durable (docs/CONTAINER.md, exit.json). While the berthd
+# that started a run holds the run's start-report pipe, berth-shim writes
+# exit.json without fsync and berthd's commit, fsync'd before the wait is
+# answered, is the durable record: one device flush on the exit path. With
+# that berthd gone, the shim fsyncs exit.json and its directory itself, and
+# the next berthd takes the exit from it. strace watches the shim's syncs.
+# shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2016
+source "$(dirname "$0")/lib.sh"
+
+command -v strace >/dev/null || skip "strace is missing (deploy/install-deps.sh)"
+
+# trace_syncs NAME OUT: strace the shim of NAME (its fsync and fdatasync
+# calls) into OUT in the background, until the shim exits; sets SHIM and
+# TRACER. traced PID: the shim shows a tracer.
+trace_syncs() {
+        SHIM=$(jq -r .shimPid "${D_ROOT[a]}/workloads/$1/state.json")
+        strace -qq -e trace=fsync,fdatasync -o "$2" -p "$SHIM" &
+        TRACER=$!
+}
+traced() { [[ $(awk '/^TracerPid:/ { print $2 }' "/proc/$1/status") != 0 ]]; }
+syncs() { grep -c -E '^(fsync|fdatasync)\(' "$1" || true; }
+
+daemon_start a
+
+check "run -d watched (exits 3 after 1 s)" run_d watched -- /bin/sh -c 'sleep 1; exit 3'
+check "watched running" wait_for 10 state_is watched running
+trace_syncs watched "$IT_TMP/watched.strace"
+check "strace attached to its shim" wait_for 5 traced "$SHIM"
+check_rc "wait watched exits 3" 3 ctl wait watched
+check "its shim is gone" wait_for 10 bash -c '! kill -0 "$0" 2>/dev/null' "$SHIM"
+wait "$TRACER" 2>/dev/null || true
+check_eq "berthd held the pipe: the shim wrote exit.json without fsync" "0" "$(syncs "$IT_TMP/watched.strace")"
+check_eq "exit.json is there all the same" "3" "$(jq -r .exitCode "${D_ROOT[a]}/workloads/watched/exit.json")"
+check_eq "berthd recorded exit code 3" "3" "$(status_of watched .status.exitCode)"
+
+check "run -d orphan (exits 4 after 2 s)" run_d orphan -- /bin/sh -c 'sleep 2; exit 4'
+check "orphan running" wait_for 10 state_is orphan running
+trace_syncs orphan "$IT_TMP/orphan.strace"
+check "strace attached to its shim" wait_for 5 traced "$SHIM"
+check "berthd killed (SIGKILL) while orphan runs" daemon_stop a KILL
+check "the shim ends after its run" wait_for 15 bash -c '! kill -0 "$0" 2>/dev/null' "$SHIM"
+wait "$TRACER" 2>/dev/null || true
+n=$(syncs "$IT_TMP/orphan.strace")
+check "berthd gone: the shim fsynced exit.json and its directory ($n syncs)" test "$n" -ge 2
+diag "$(tr '\n' '|' <"$IT_TMP/orphan.strace")"
+
+daemon_start a
+check "orphan exited after the restart" wait_for 10 state_is orphan exited
+check_eq "the next berthd took exit code 4 from exit.json" "4" "$(status_of orphan .status.exitCode)"
+check "rm watched orphan" ctl rm watched orphan
+
+finish
