@@ -9,6 +9,13 @@
 
 /* cgroup v2 weight (1..10000, default 100) <-> v1 cpu.shares (2..262144,
  * default 1024): the mapping crun and systemd use, inverted. */
+uint64_t cgroup_cpu_quota_usec(uint64_t cpu_millis)
+{
+        uint64_t q = cpu_millis * 100;
+
+        return q < 1000 ? 1000 : q;
+}
+
 uint64_t cgroup_weight_to_shares(uint64_t weight)
 {
         if (weight == 0)

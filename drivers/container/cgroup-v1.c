@@ -144,10 +144,8 @@ static int v1_create(const char *root, const char *parent, const char *name, con
                         return r;
                 if (limits->cpu_millis == 0)
                         snprintf(v, sizeof(v), "-1");
-                else {
-                        uint64_t q = limits->cpu_millis * 100;
-                        snprintf(v, sizeof(v), "%llu", (unsigned long long)(q < 1000 ? 1000 : q));
-                }
+                else
+                        snprintf(v, sizeof(v), "%llu", (unsigned long long)cgroup_cpu_quota_usec(limits->cpu_millis));
                 r = cg_write(cpu, "cpu.cfs_quota_us", v);
                 if (r < 0)
                         return r;

@@ -92,10 +92,8 @@ static int v2_create(const char *root, const char *parent, const char *name, con
 
         if (limits->cpu_millis == 0)
                 snprintf(v, sizeof(v), "max 100000");
-        else {
-                uint64_t q = limits->cpu_millis * 100;
-                snprintf(v, sizeof(v), "%llu 100000", (unsigned long long)(q < 1000 ? 1000 : q));
-        }
+        else
+                snprintf(v, sizeof(v), "%llu 100000", (unsigned long long)cgroup_cpu_quota_usec(limits->cpu_millis));
         r = cg_write(dir, "cpu.max", v);
         if (r < 0)
                 return r;

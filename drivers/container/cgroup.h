@@ -63,6 +63,9 @@ extern const CgroupOps cgroup_v2_ops;
 int cgroup_detect(const char *root, const CgroupOps **ret);
 
 /* cgroup-extra.c: cpu weight, memory high, swap, io weight, freezer. */
+/* The CFS quota in usec per 100 ms period for cpu_millis (> 0) thousandths of
+ * a CPU; at least 1 ms, the kernel's minimum. */
+uint64_t cgroup_cpu_quota_usec(uint64_t cpu_millis);
 uint64_t cgroup_weight_to_shares(uint64_t weight);
 int cgroup_v1_apply_extra(const char *root, const char *parent, const char *name, const CgroupLimits *l);
 /* True when cgroup_v1_apply_extra would only write what a new cgroup holds. */
