@@ -130,7 +130,7 @@ int shim_config_write(int dirfd, const Spec *spec, const DriverConfig *dc)
         return json_write_atomic(dirfd, SHIM_CONFIG_FILE, j, WRITE_VOLATILE);
 }
 
-int shim_config_read(int dirfd, ShimConfig **ret)
+int shim_config_read(int dirfd, ShimConfig **ret, json_t **ret_json)
 {
         _cleanup_json_ json_t *j = NULL;
         _cleanup_(shim_config_freep) ShimConfig *c = NULL;
@@ -159,6 +159,8 @@ int shim_config_read(int dirfd, ShimConfig **ret)
         if (c->rootfs[0] != '/' || c->working_dir[0] != '/')
                 return -EBADMSG;
         *ret = TAKE_PTR(c);
+        if (ret_json)
+                *ret_json = TAKE_PTR(j);
         return 0;
 }
 

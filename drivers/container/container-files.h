@@ -34,7 +34,9 @@ typedef struct ShimConfig {
 ShimConfig *shim_config_free(ShimConfig *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ShimConfig *, shim_config_free);
 int shim_config_write(int dirfd, const Spec *spec, const DriverConfig *dc);
-int shim_config_read(int dirfd, ShimConfig **ret);
+/* ret_json (optional): the parsed document too, for what else it holds
+ * (spec.security: shim_security_from_config). */
+int shim_config_read(int dirfd, ShimConfig **ret, json_t **ret_json);
 
 typedef struct ShimState {
         pid_t shim_pid;

@@ -146,6 +146,7 @@ int main(int argc, char *argv[])
 {
         _cleanup_(shim_config_freep) ShimConfig *c = NULL;
         _cleanup_(log_writer_freep) LogWriter *w = NULL;
+        _cleanup_(json_decrefp) json_t *config = NULL;
         _cleanup_free_ char *pooled_dir = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF,
                             netns = -EBADF, bpf_ahead = -EBADF, watch_fd = -EBADF;
@@ -206,14 +207,14 @@ int main(int argc, char *argv[])
                 notify(&notify_fd, false, -r, 0, "cannot open the workload directory");
                 return 1;
         }
-        r = shim_config_read(dirfd, &c);
+        r = shim_config_read(dirfd, &c, &config);
         if (r < 0)
                 return fail_start(dirfd, NULL, &notify_fd, 126, -r, "read config.json: %s", strerror(-r));
         c->workload_dir = argv[1]; /* the init bind-mounts hosts and resolv.conf from here */
         r = log_writer_open(dirfd, c->log_max_bytes, &w);
         if (r < 0)
                 return fail_start(dirfd, NULL, &notify_fd, 126, -r, "open log: %s", strerror(-r));
-        r = shim_security_load(dirfd, &sec);
+        r = shim_security_from_config(config, &sec);
         if (r < 0)
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "security policy in config.json: %s", strerror(-r));
         r = cgroup_detect(c->cgroup_root, &cg);

@@ -99,9 +99,6 @@ static char **strv_from(const json_t *a)
 int shim_security_load(int dirfd, ShimSecurity *ret)
 {
         _cleanup_free_ char *buf = NULL;
-        _cleanup_strv_free_ char **add = NULL, **drop = NULL;
-        ShimSecurity s = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF, .seccomp_fd = -EBADF };
-        const json_t *sec, *caps;
         json_t *j;
         size_t len;
         int r;
@@ -112,7 +109,19 @@ int shim_security_load(int dirfd, ShimSecurity *ret)
         j = json_loadb(buf, len, 0, NULL);
         if (!j)
                 return -EBADMSG;
-        sec = json_object_get(json_object_get(json_object_get(j, "spec"), "spec"), "security");
+        r = shim_security_from_config(j, ret);
+        json_decref(j);
+        return r;
+}
+
+int shim_security_from_config(const json_t *config, ShimSecurity *ret)
+{
+        _cleanup_strv_free_ char **add = NULL, **drop = NULL;
+        ShimSecurity s = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF, .seccomp_fd = -EBADF };
+        const json_t *sec, *caps;
+        int r;
+
+        sec = json_object_get(json_object_get(json_object_get(config, "spec"), "spec"), "security");
         if (json_is_object(sec)) {
                 s.seccomp = !streq_ptr(json_string_value(json_object_get(sec, "seccomp")), "unconfined");
                 s.user_namespace = json_is_true(json_object_get(sec, "userNamespace"));
@@ -121,13 +130,10 @@ int shim_security_load(int dirfd, ShimSecurity *ret)
                         add = strv_from(json_object_get(caps, "add"));
                         drop = strv_from(json_object_get(caps, "drop"));
                         r = shim_caps_compute(add, drop, &s.caps);
-                        if (r < 0) {
-                                json_decref(j);
+                        if (r < 0)
                                 return r;
-                        }
                 }
         }
-        json_decref(j);
         if (s.user_namespace) {
                 /* One fixed unprivileged range per host for now; documented. */
                 s.uid_base = 100000;

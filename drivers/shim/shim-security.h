@@ -6,6 +6,7 @@
  * "Hardening". */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,7 +31,9 @@ uint64_t shim_default_caps(void);
  * Unknown names: -EINVAL. */
 int shim_caps_compute(char **add, char **drop, uint64_t *ret);
 
-/* Reads spec.security from the config.json in dirfd. Missing => defaults. */
+/* spec.security of a parsed config.json. Missing => defaults. */
+int shim_security_from_config(const json_t *config, ShimSecurity *ret);
+/* The same, reading the config.json in dirfd. */
 int shim_security_load(int dirfd, ShimSecurity *ret);
 
 /* Inside the container, after pivot_root, with /proc and /sys mounted:

@@ -195,7 +195,7 @@ int vm_exec_spawn(int workloads_fd, const char *name, const DriverRun *run, char
         if (dfd < 0)
                 return berth_error_set(err, -errno, "", "cannot open the workload directory of \"%s\": %m",
                                        name);
-        r = shim_config_read(dfd, &c);
+        r = shim_config_read(dfd, &c, NULL);
         if (r < 0)
                 return berth_error_set(err, r, "", "cannot read config.json of \"%s\": %s", name,
                                        strerror(-r));
