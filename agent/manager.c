@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The manager's core: workload records, their lifecycle and the driver
- * events (start report, shim exit, stop grace timer, restart backoff).
- * The API entry points are in manager-api.c, node and metrics in
- * manager-node.c. */
+/* The manager's core: workload records and the verbs on them (create,
+ * start, stop, kill, remove), the daemon's start (re-adoption) and shutdown.
+ * One run's events (start report, exit, stop grace timer, restart backoff)
+ * are in manager-run.c, the API entry points in manager-api.c, node and
+ * metrics in manager-node.c. */
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 
 #include "agent/manager.h"
@@ -15,14 +15,6 @@
 #include "lib/crashpoint.h"
 #include "lib/log.h"
 
-static int workload_start_run(MWorkload *w, BerthError *err);
-static void workload_maybe_restart(MWorkload *w, usec_t ran_for);
-static void manager_remove_schedule(Manager *m);
-
-static const DriverOps *driver_ops_of(const MWorkload *w)
-{
-        return w->spec && w->spec->isolation == ISOLATION_VM ? &vm_driver_ops : &container_driver_ops;
-}
 
 static int compare_name(const void *a, const void *b)
 {
@@ -128,22 +120,6 @@ bool manager_workload_is_created(const MWorkload *w)
                !manager_workload_is_active(w);
 }
 
-static const char *wname(const MWorkload *w)
-{
-        return w->spec->name;
-}
-
-static int set_text(char **p, const char *v)
-{
-        char *n = v && *v ? strdup(v) : NULL;
-
-        if (v && *v && !n)
-                return -ENOMEM;
-        free(*p);
-        *p = n;
-        return 0;
-}
-
 int manager_persist(MWorkload *w)
 {
         StateWorkload sw = {
@@ -163,7 +139,7 @@ int manager_persist(MWorkload *w)
         r = state_workload_update(w->manager->state, &sw);
 
         if (r < 0)
-                wlog_error_errno(wname(w), r, "cannot persist the workload state: %m");
+                wlog_error_errno(mworkload_name(w), r, "cannot persist the workload state: %m");
         return r;
 }
 
@@ -177,7 +153,7 @@ int manager_persist_emit(MWorkload *w, const char *type, const char *message)
                 return log_error_errno(r, "cannot begin a state transaction: %m");
         r = manager_persist(w);
         if (r >= 0)
-                r = manager_emit(m, type, wname(w), message);
+                r = manager_emit(m, type, mworkload_name(w), message);
         if (r >= 0)
                 r = state_commit(m->state);
         if (r < 0)
@@ -200,352 +176,6 @@ int manager_emit(Manager *m, const char *type, const char *workload, const char 
                         x->pending = true;
         manager_dispatch_schedule(m);
         return 0;
-}
-
-/* status.network.ip: the bridge address, stable from create to remove. */
-static void workload_net_refresh(MWorkload *w)
-{
-        uint32_t a;
-
-        w->pub.status.network_ip[0] = 0;
-        if (w->manager->net && w->spec && w->spec->network == NETWORK_BRIDGE &&
-            net_workload_address(w->manager->net, wname(w), &a) >= 0)
-                net_addr_format(a, w->pub.status.network_ip);
-}
-
-static void status_clear_run(WorkloadStatus *s)
-{
-        s->exit_code = 0;
-        s->term_signal = 0;
-        s->oom_killed = false;
-        s->pid = 0;
-        s->finished_at = 0;
-        free(s->reason);
-        free(s->message);
-        s->reason = s->message = NULL;
-}
-
-static void workload_forget_run(MWorkload *w)
-{
-        manager_sched_release(w); /* the run is over: its booking goes back */
-        w->pidfd_source = sd_event_source_disable_unref(w->pidfd_source);
-        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
-        w->report_fd = safe_close(w->report_fd);
-        w->run.shim_pidfd = safe_close(w->run.shim_pidfd);
-        w->run = (DriverRun){ .shim_pidfd = -EBADF };
-}
-
-static void workload_record_exit(MWorkload *w, const DriverExit *ex)
-{
-        WorkloadStatus *s = &w->pub.status;
-
-        workload_forget_run(w);
-        status_clear_run(s);
-        s->state = WORKLOAD_EXITED;
-        s->exit_code = ex->exit_code;
-        s->term_signal = ex->term_signal;
-        s->oom_killed = ex->oom_killed;
-        s->finished_at = ex->finished_at ?: now_usec(CLOCK_REALTIME);
-        (void)set_text(&s->reason, ex->reason[0] ? ex->reason : (ex->exit_code == 0 ? "Completed" : "Error"));
-        (void)set_text(&s->message, ex->message);
-}
-
-static void workload_record_lost(MWorkload *w, const char *message)
-{
-        WorkloadStatus *s = &w->pub.status;
-
-        workload_forget_run(w);
-        status_clear_run(s);
-        s->state = WORKLOAD_UNKNOWN;
-        (void)set_text(&s->reason, "Lost");
-        (void)set_text(&s->message, message);
-}
-
-/* Records the run's end and its event in one transaction, fsync'd before the
- * waiters hear of it: the shim skipped the fsync of exit.json if berthd held
- * the run's report pipe (drivers/shim/berth-shim.c), so this commit may be the
- * only durable record of the exit. */
-static void workload_persist_exit(MWorkload *w)
-{
-        const WorkloadStatus *s = &w->pub.status;
-        char msg[64];
-
-        if (s->term_signal > 0)
-                snprintf(msg, sizeof(msg), "exit code %d (SIG%s)", s->exit_code,
-                         strempty(sigabbrev_np(s->term_signal)));
-        else
-                snprintf(msg, sizeof(msg), "exit code %d", s->exit_code);
-        manager_persist_emit(w, s->oom_killed ? "oom-killed" : "exited", msg);
-}
-
-/* Called once the run ended (exit record, lost or start failure) and persisted. */
-static void workload_run_ended(MWorkload *w, usec_t ran_for)
-{
-        manager_watches_workload_exited(w->manager, w);
-        manager_warm_after_run(w->manager);
-        if (w->removing)
-                manager_remove_schedule(w->manager);
-        else
-                workload_maybe_restart(w, ran_for);
-}
-
-static int on_shim_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        MWorkload *w = userdata;
-        const DriverOps *ops = driver_ops_of(w);
-        usec_t started = w->pub.status.started_at;
-        DriverExit ex = {};
-        int r;
-
-        r = ops->read_exit(w->driver, wname(w), &ex);
-        if (r >= 0) {
-                workload_record_exit(w, &ex);
-                workload_persist_exit(w);
-        } else {
-                wlog_warning_errno(wname(w), r, "the shim exited without an exit record: %m");
-                workload_record_lost(w, "the supervisor exited without an exit record");
-                manager_persist_emit(w, "lost", "the supervisor exited without an exit record");
-        }
-        workload_run_ended(w, now_usec(CLOCK_REALTIME) - started);
-        return 0;
-}
-
-static int on_shim_gone(sd_event_source *s, void *userdata)
-{
-        MWorkload *w = userdata;
-
-        w->pidfd_source = sd_event_source_disable_unref(w->pidfd_source);
-        return on_shim_exit(NULL, -EBADF, 0, userdata);
-}
-
-static int workload_watch_run(MWorkload *w)
-{
-        int r;
-
-        if (w->run.shim_pidfd < 0) {
-                /* The run already ended and its shim was reaped before we could
-                 * open a pidfd: exit.json holds the result. Process it from
-                 * the loop, as if the pidfd had fired. */
-                r = sd_event_add_defer(w->manager->event, &w->pidfd_source, on_shim_gone, w);
-                if (r < 0)
-                        return wlog_error_errno(wname(w), r, "cannot schedule the exit record: %m");
-                return 0;
-        }
-        r = sd_event_add_io(w->manager->event, &w->pidfd_source, w->run.shim_pidfd, EPOLLIN, on_shim_exit, w);
-        if (r < 0)
-                return wlog_error_errno(wname(w), r, "cannot watch the shim pidfd: %m");
-        (void)sd_event_source_set_description(w->pidfd_source, "shim-pidfd");
-        return 0;
-}
-
-static int on_kill_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        MWorkload *w = userdata;
-        int r;
-
-        w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
-        if (!w->pidfd_source)
-                return 0;
-        wlog_notice(wname(w), "stop grace period over, sending SIGKILL");
-        r = driver_ops_of(w)->kill(w->driver, wname(w), &w->run, SIGKILL);
-        if (r < 0 && r != -ESRCH)
-                wlog_error_errno(wname(w), r, "SIGKILL failed: %m");
-        manager_emit(w->manager, "killed", wname(w), "SIGKILL");
-        return 0;
-}
-
-/* SIGTERM now, SIGKILL after timeout. The workload must be running. */
-static int workload_terminate(MWorkload *w, usec_t timeout)
-{
-        const DriverOps *ops = driver_ops_of(w);
-        usec_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
-        int r;
-
-        if (timeout == 0)
-                return on_kill_timer(NULL, 0, w);
-        r = ops->kill(w->driver, wname(w), &w->run, SIGTERM);
-        if (r < 0 && r != -ESRCH)
-                return wlog_error_errno(wname(w), r, "SIGTERM failed: %m");
-        if (w->kill_timer) {
-                uint64_t cur = 0;
-                (void)sd_event_source_get_time(w->kill_timer, &cur);
-                if (cur <= deadline)
-                        return 0;
-                w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
-        }
-        r = sd_event_add_time(w->manager->event, &w->kill_timer, CLOCK_MONOTONIC, deadline, 0, on_kill_timer, w);
-        if (r < 0)
-                return wlog_error_errno(wname(w), r, "cannot arm the stop timer: %m");
-        return 0;
-}
-
-static void workload_start_failed(MWorkload *w, const BerthError *err)
-{
-        const DriverOps *ops = driver_ops_of(w);
-        DriverExit ex = {};
-        char buf[1100];
-
-        /* Prefer what the shim recorded (e.g. 127 for a missing command). */
-        if (ops->read_exit(w->driver, wname(w), &ex) < 0) {
-                ex = (DriverExit){ .exit_code = 127, .finished_at = now_usec(CLOCK_REALTIME) };
-                snprintf(ex.reason, sizeof(ex.reason), "StartFailed");
-                snprintf(ex.message, sizeof(ex.message), "%s", berth_error_format(err, buf, sizeof(buf)));
-        }
-        workload_record_exit(w, &ex);
-        manager_persist(w);
-        manager_emit(w->manager, "start-failed", wname(w), w->pub.status.message);
-        workload_run_ended(w, 0);
-}
-
-static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        MWorkload *w = userdata;
-        const DriverOps *ops = driver_ops_of(w);
-        WorkloadStatus *st = &w->pub.status;
-        DriverRun run = { .shim_pidfd = -EBADF };
-        BerthError err = {};
-        int r;
-
-        w->notify_source = sd_event_source_disable_unref(w->notify_source);
-        r = ops->start_finish(w->driver, w->spec, w->notify_fd, &run, &err);
-        if (r >= 0) { /* kept: the shim sees that berthd will make its exit durable */
-                safe_close(w->report_fd);
-                w->report_fd = TAKE_FD(w->notify_fd);
-        }
-        w->notify_fd = safe_close(w->notify_fd);
-        if (r < 0) {
-                if (!err.error)
-                        berth_error_set(&err, r, "", "start failed: %s", strerror(-r));
-                workload_start_failed(w, &err);
-                return 0;
-        }
-
-        w->run = run;
-        status_clear_run(st);
-        st->state = WORKLOAD_RUNNING;
-        st->pid = run.pid;
-        st->vm_accelerator = run.vm_accelerator;
-        st->vm_backend = run.vm_backend;
-        st->started_at = run.started_at ?: now_usec(CLOCK_REALTIME);
-        manager_persist_emit(w, "started", NULL);
-        CRASH_POINT("start.after-running");
-        manager_sched_running(w);
-        manager_warm_after_start(w->manager);
-        if (workload_watch_run(w) < 0)
-                return 0;
-
-        if (w->removing) {
-                (void)ops->kill(w->driver, wname(w), &w->run, SIGKILL);
-                manager_emit(w->manager, "killed", wname(w), "SIGKILL");
-        } else if (w->stop_pending) {
-                w->stop_pending = false;
-                (void)workload_terminate(w, w->stop_timeout);
-        }
-        return 0;
-}
-
-static int workload_start_run(MWorkload *w, BerthError *err)
-{
-        const DriverOps *ops = driver_ops_of(w);
-        WorkloadStatus *st = &w->pub.status;
-        _cleanup_close_ int fd = -EBADF;
-        BerthError lerr = {};
-        int r;
-
-        if (!err)
-                err = &lerr;
-        /* Admission (manager-sched.c): nothing changes when it is refused. */
-        r = manager_sched_admit(w, err);
-        if (r < 0)
-                return r;
-        /* A previous run leaves state.json/exit.json behind; the log stays. */
-        if (st->started_at != 0 || st->state == WORKLOAD_EXITED || st->state == WORKLOAD_UNKNOWN) {
-                r = ops->reset(w->driver, wname(w));
-                if (r < 0)
-                        wlog_warning_errno(wname(w), r, "resetting the previous run failed: %m");
-        }
-        w->stop_pending = false;
-        status_clear_run(st);
-        st->vm_accelerator = st->vm_backend = NULL; /* the new run's, once it runs */
-        st->state = WORKLOAD_CREATED;
-        manager_persist(w);
-        CRASH_POINT("start.before-spawn");
-
-        /* Right after create the cgroup, address and files are fresh: only
-         * later starts prepare again (a restart, a start after stop). */
-        r = w->prepared ? 0 : ops->prepare(w->driver, w->spec, err);
-        w->prepared = false;
-        if (r >= 0) {
-                workload_net_refresh(w);
-                r = ops->start(w->driver, w->spec, &fd, err);
-        }
-        CRASH_POINT("start.after-spawn");
-        if (r < 0) {
-                if (!err->error)
-                        berth_error_set(err, r, "", "start failed: %s", strerror(-r));
-                wlog_error_errno(wname(w), r, "start failed: %s", err->message);
-                workload_start_failed(w, err);
-                return 0;
-        }
-        r = sd_event_add_io(w->manager->event, &w->notify_source, fd, EPOLLIN | EPOLLHUP, on_notify, w);
-        if (r < 0) {
-                /* The shim runs but we cannot hear from it: treat the run as lost. */
-                wlog_error_errno(wname(w), r, "cannot watch the start report: %m");
-                workload_record_lost(w, "cannot watch the start report");
-                manager_persist(w);
-                manager_emit(w->manager, "lost", wname(w), "cannot watch the start report");
-                return 0;
-        }
-        (void)sd_event_source_set_description(w->notify_source, "shim-notify");
-        w->notify_fd = TAKE_FD(fd);
-        return 0;
-}
-
-static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        MWorkload *w = userdata;
-
-        w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
-        if (!w->desired_running || w->removing || manager_workload_is_active(w))
-                return 0;
-        w->pub.status.restart_count++;
-        (void)workload_start_run(w, NULL);
-        return 0;
-}
-
-static void workload_maybe_restart(MWorkload *w, usec_t ran_for)
-{
-        const Config *c = w->manager->config;
-        const WorkloadStatus *s = &w->pub.status;
-        bool failed = s->state != WORKLOAD_EXITED || s->exit_code != 0;
-        usec_t delay;
-        char msg[64];
-        int r;
-
-        if (!w->desired_running)
-                return;
-        if (w->spec->restart_policy == RESTART_NEVER || (w->spec->restart_policy == RESTART_ON_FAILURE && !failed))
-                return;
-        /* A run that lasted longer than the longest backoff resets the backoff. */
-        if (ran_for >= c->backoff_max)
-                w->backoff_step = 0;
-        delay = c->backoff_initial;
-        for (unsigned i = 0; i < w->backoff_step && delay < c->backoff_max; i++)
-                delay *= 2;
-        if (delay > c->backoff_max)
-                delay = c->backoff_max;
-        if (w->backoff_step < 64)
-                w->backoff_step++;
-
-        w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
-        r = sd_event_add_time_relative(w->manager->event, &w->restart_timer, CLOCK_MONOTONIC, delay, 0,
-                                       on_restart_timer, w);
-        if (r < 0) {
-                wlog_error_errno(wname(w), r, "cannot arm the restart timer: %m");
-                return;
-        }
-        snprintf(msg, sizeof(msg), "in %.3gs", (double)delay / USEC_PER_SEC);
-        manager_emit(w->manager, "restarting", wname(w), msg);
 }
 
 /* ENOSPC/EDQUOT: say plainly that berth's disk is full (docs/OPERATIONS.md). */
@@ -693,9 +323,9 @@ int manager_workload_create2(Manager *m, Spec *spec, bool start, MWorkload **ret
 int manager_workload_start(MWorkload *w, BerthError *err)
 {
         if (w->removing)
-                return berth_error_set(err, -EBUSY, "", "workload \"%s\" is being removed", wname(w));
+                return berth_error_set(err, -EBUSY, "", "workload \"%s\" is being removed", mworkload_name(w));
         if (manager_workload_is_active(w))
-                return berth_error_set(err, -EBUSY, "", "workload \"%s\" is already running", wname(w));
+                return berth_error_set(err, -EBUSY, "", "workload \"%s\" is already running", mworkload_name(w));
         bool was = w->desired_running;
         int r;
 
@@ -719,7 +349,7 @@ int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err)
                 w->stop_pending = true;
                 w->stop_timeout = timeout;
                 manager_persist(w);
-                manager_emit(w->manager, "stopping", wname(w), NULL);
+                manager_emit(w->manager, "stopping", mworkload_name(w), NULL);
                 return 0;
         }
         if (!w->pidfd_source) {
@@ -729,7 +359,7 @@ int manager_workload_stop(MWorkload *w, usec_t timeout, BerthError *err)
         }
         manager_persist(w);
         CRASH_POINT("stop.after-persist");
-        manager_emit(w->manager, "stopping", wname(w), NULL);
+        manager_emit(w->manager, "stopping", mworkload_name(w), NULL);
         r = workload_terminate(w, timeout);
         CRASH_POINT("stop.after-signal");
         return r;
@@ -741,14 +371,14 @@ int manager_workload_kill(MWorkload *w, int signo, BerthError *err)
         int r;
 
         if (!w->pidfd_source)
-                return berth_error_set(err, -EBUSY, "", "workload \"%s\" is not running", wname(w));
+                return berth_error_set(err, -EBUSY, "", "workload \"%s\" is not running", mworkload_name(w));
         if (signo != SIGCONT && signo != SIGSTOP)
                 manager_workload_thaw_before_signal(w);
-        r = driver_ops_of(w)->kill(w->driver, wname(w), &w->run, signo);
+        r = mworkload_ops(w)->kill(w->driver, mworkload_name(w), &w->run, signo);
         if (r < 0)
                 return berth_error_set(err, r, "", "sending signal %d failed: %s", signo, strerror(-r));
         snprintf(msg, sizeof(msg), "SIG%s", strempty(sigabbrev_np(signo)));
-        manager_emit(w->manager, "killed", wname(w), msg);
+        manager_emit(w->manager, "killed", mworkload_name(w), msg);
         return 0;
 }
 
@@ -758,7 +388,7 @@ int manager_workload_remove(MWorkload *w, bool force, ApiRemoveCallback done, vo
 
         if (manager_workload_is_active(w) && !force && !w->removing)
                 return berth_error_set(err, -EBUSY, "", "workload \"%s\" is running; stop it or use force",
-                                       wname(w));
+                                       mworkload_name(w));
         req = calloc(1, sizeof(*req));
         if (!req)
                 return berth_error_set(err, -ENOMEM, "", "out of memory");
@@ -778,10 +408,10 @@ int manager_workload_remove(MWorkload *w, bool force, ApiRemoveCallback done, vo
         (void)manager_persist(w);
         CRASH_POINT("delete.after-persist");
         if (w->pidfd_source) {
-                int r = driver_ops_of(w)->kill(w->driver, wname(w), &w->run, SIGKILL);
+                int r = mworkload_ops(w)->kill(w->driver, mworkload_name(w), &w->run, SIGKILL);
                 if (r < 0 && r != -ESRCH)
-                        wlog_warning_errno(wname(w), r, "SIGKILL failed: %m");
-                manager_emit(w->manager, "killed", wname(w), "SIGKILL");
+                        wlog_warning_errno(mworkload_name(w), r, "SIGKILL failed: %m");
+                manager_emit(w->manager, "killed", mworkload_name(w), "SIGKILL");
                 CRASH_POINT("delete.after-kill");
         }
         /* A pending start is killed in on_notify; an exit schedules the removal. */
@@ -797,12 +427,12 @@ static void workload_finish_removal(Manager *m, MWorkload *w)
 
         (void)manager_persist(w);
         CRASH_POINT("delete.before-driver-remove");
-        r = driver_ops_of(w)->remove(w->driver, wname(w));
+        r = mworkload_ops(w)->remove(w->driver, mworkload_name(w));
         if (r >= 0 && w->spec->image)
-                manager_image_workload_release(m, wname(w));
+                manager_image_workload_release(m, mworkload_name(w));
         CRASH_POINT("delete.after-driver-remove");
         if (r >= 0) {
-                r = state_workload_delete(m->state, wname(w));
+                r = state_workload_delete(m->state, mworkload_name(w));
                 if (r == -ENOENT)
                         r = 0;
                 CRASH_POINT("delete.after-db-delete");
@@ -812,7 +442,7 @@ static void workload_finish_removal(Manager *m, MWorkload *w)
         reqs = TAKE_PTR(w->remove_requests);
         w->removing = false;
         if (r < 0)
-                wlog_error_errno(wname(w), r, "removal failed: %m");
+                wlog_error_errno(mworkload_name(w), r, "removal failed: %m");
         else {
                 /* The removal completes later: name who asked for it (the first request). */
                 const char *saved = m->caller;
@@ -821,7 +451,7 @@ static void workload_finish_removal(Manager *m, MWorkload *w)
                         first = first->next;
                 if (!m->caller && first)
                         m->caller = first->caller;
-                manager_emit(m, "removed", wname(w), NULL);
+                manager_emit(m, "removed", mworkload_name(w), NULL);
                 m->caller = saved;
                 manager_watches_workload_removed(m, w);
                 manager_drop(m, w);
@@ -855,7 +485,7 @@ static int on_remove_defer(sd_event_source *s, void *userdata)
         }
 }
 
-static void manager_remove_schedule(Manager *m)
+void manager_remove_schedule(Manager *m)
 {
         (void)sd_event_source_set_enabled(m->remove_source, SD_EVENT_ONESHOT);
 }
@@ -968,15 +598,15 @@ Manager *manager_free(Manager *m)
 
 static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
 {
-        const DriverOps *ops = driver_ops_of(w);
+        const DriverOps *ops = mworkload_ops(w);
         DriverRun run = { .shim_pidfd = -EBADF };
         DriverAdoptResult res = _DRIVER_ADOPT_RESULT_INVALID;
         DriverExit ex = {};
         int r;
 
-        r = ops->adopt(w->driver, wname(w), &run, &res);
+        r = ops->adopt(w->driver, mworkload_name(w), &run, &res);
         if (r < 0) {
-                wlog_error_errno(wname(w), r, "re-adoption failed: %m");
+                wlog_error_errno(mworkload_name(w), r, "re-adoption failed: %m");
                 res = DRIVER_ADOPT_UNKNOWN;
         }
         switch (res) {
@@ -984,11 +614,11 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
                 w->run = run;
                 /* Paused stays paused. The record wins over a freeze or thaw
                  * that a crash cut short: both are idempotent. */
-                if (recorded == WORKLOAD_PAUSED && ops->pause && ops->pause(w->driver, wname(w), NULL) >= 0)
+                if (recorded == WORKLOAD_PAUSED && ops->pause && ops->pause(w->driver, mworkload_name(w), NULL) >= 0)
                         w->pub.status.state = WORKLOAD_PAUSED;
                 else {
                         if (ops->resume)
-                                (void)ops->resume(w->driver, wname(w), NULL);
+                                (void)ops->resume(w->driver, mworkload_name(w), NULL);
                         w->pub.status.state = WORKLOAD_RUNNING;
                 }
                 w->pub.status.pid = run.pid;
@@ -998,16 +628,16 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
                         w->pub.status.started_at = run.started_at;
                 manager_persist(w);
                 if (workload_watch_run(w) >= 0) {
-                        manager_emit(m, "adopted", wname(w), NULL);
+                        manager_emit(m, "adopted", mworkload_name(w), NULL);
                         /* A stop that berthd did not see through: finish it. */
                         if (!w->desired_running && !w->removing) {
-                                wlog_notice(wname(w), "resuming the stop that was in progress");
+                                wlog_notice(mworkload_name(w), "resuming the stop that was in progress");
                                 (void)workload_terminate(w, m->config->stop_timeout);
                         }
                 }
                 return;
         case DRIVER_ADOPT_EXITED:
-                if (ops->read_exit(w->driver, wname(w), &ex) >= 0) {
+                if (ops->read_exit(w->driver, mworkload_name(w), &ex) >= 0) {
                         workload_record_exit(w, &ex);
                         workload_persist_exit(w);
                         workload_maybe_restart(w, ex.finished_at - w->pub.status.started_at);
@@ -1026,7 +656,7 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
         }
         workload_record_lost(w, "the run could not be found after a berthd restart");
         manager_persist(w);
-        manager_emit(m, "lost", wname(w), "the run could not be found after a berthd restart");
+        manager_emit(m, "lost", mworkload_name(w), "the run could not be found after a berthd restart");
 }
 
 int manager_start(Manager *m)
@@ -1099,7 +729,7 @@ int manager_start(Manager *m)
                 if (!w->driver) {
                         workload_record_lost(w, "no driver for this isolation");
                         manager_persist(w);
-                        manager_emit(m, "lost", wname(w), "no driver for this isolation");
+                        manager_emit(m, "lost", mworkload_name(w), "no driver for this isolation");
                         continue;
                 }
                 workload_adopt(m, w, recorded);
@@ -1110,9 +740,9 @@ int manager_start(Manager *m)
 
                 if (!w->removing)
                         continue;
-                wlog_notice(wname(w), "finishing the removal that was in progress");
+                wlog_notice(mworkload_name(w), "finishing the removal that was in progress");
                 if (w->pidfd_source)
-                        (void)driver_ops_of(w)->kill(w->driver, wname(w), &w->run, SIGKILL);
+                        (void)mworkload_ops(w)->kill(w->driver, mworkload_name(w), &w->run, SIGKILL);
                 manager_remove_schedule(m);
         }
         /* Resources of creates and removals that a crash cut short, with no record. */

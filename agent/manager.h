@@ -116,8 +116,19 @@ int manager_start(Manager *m);
 /* Emits daemon-stopping and detaches from all runs (they keep running). */
 void manager_shutdown(Manager *m);
 
+static inline const char *mworkload_name(const MWorkload *w)
+{
+        return w->spec->name;
+}
+
+static inline const DriverOps *mworkload_ops(const MWorkload *w)
+{
+        return w->spec && w->spec->isolation == ISOLATION_VM ? &vm_driver_ops : &container_driver_ops;
+}
+
 /* manager.c internals shared with manager-api.c / manager-node.c */
 MWorkload *manager_find(Manager *m, const char *name);
+void manager_remove_schedule(Manager *m); /* finish removals from the loop */
 int manager_emit(Manager *m, const char *type, const char *workload, const char *message);
 int manager_persist(MWorkload *w);
 /* manager_persist() and manager_emit() in one transaction: one fsync, not two. */
@@ -171,6 +182,21 @@ int manager_backend_vm_snapshot_restore(void *backend, const char *id, const cha
 void manager_vm_snapshot_recover(Manager *m);
 /* Fails the snapshots in progress (their callbacks run) and frees the state. */
 void manager_vm_snapshot_free(Manager *m);
+
+/* manager-run.c: one run of a workload. */
+void workload_net_refresh(MWorkload *w); /* status.network.ip from the IPAM */
+/* Admission, then the driver's start; the start report comes later (or a
+ * start failure is recorded as the run's end). -errno only if admission refused. */
+int workload_start_run(MWorkload *w, BerthError *err);
+/* SIGTERM now, SIGKILL after timeout; the workload must be running. */
+int workload_terminate(MWorkload *w, usec_t timeout);
+/* Watches the run's shim (its pidfd, or its exit record if it is gone). */
+int workload_watch_run(MWorkload *w);
+void workload_record_exit(MWorkload *w, const DriverExit *ex); /* in memory */
+void workload_persist_exit(MWorkload *w); /* the exit record and its event, fsync'd */
+void workload_record_lost(MWorkload *w, const char *message);
+/* The restart policy after a run of ran_for usec: arms the backoff or not. */
+void workload_maybe_restart(MWorkload *w, usec_t ran_for);
 
 /* manager-warm.c: the drivers' warm() (driver.h), off the starts' paths. */
 void manager_warm_after_start(Manager *m); /* a run came up: warm a little later */
