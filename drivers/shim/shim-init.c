@@ -8,7 +8,6 @@
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -357,14 +356,9 @@ _noreturn_ void shim_init_run(const ShimConfig *c, const ShimSecurity *sec, cons
          * meanwhile): compile our own now, before the wait, not after. */
         ShimSecurity own = *sec;
         if (own.seccomp && own.seccomp_fd < 0) {
-                own.seccomp_fd = memfd_create("seccomp", MFD_CLOEXEC);
+                own.seccomp_fd = shim_seccomp_memfd(&own);
                 if (own.seccomp_fd < 0)
-                        fail(err_fd, INIT_STAGE_SECURITY, errno);
-                r = shim_seccomp_export(&own, own.seccomp_fd);
-                if (r >= 0 && lseek(own.seccomp_fd, 0, SEEK_SET) < 0)
-                        r = -errno;
-                if (r < 0)
-                        fail(err_fd, INIT_STAGE_SECURITY, -r);
+                        fail(err_fd, INIT_STAGE_SECURITY, -own.seccomp_fd);
         }
         if (!sec->user_namespace)
                 wait_for_shim(sync_fd, err_fd);

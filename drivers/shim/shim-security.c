@@ -389,22 +389,28 @@ int shim_seccomp_export(const ShimSecurity *s, int fd)
         return r;
 }
 
-int shim_seccomp_precompile(void)
+int shim_seccomp_memfd(const ShimSecurity *s)
 {
-        ShimSecurity d = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF,
-                           .seccomp_fd = -EBADF };
         _cleanup_close_ int fd = -EBADF;
         int r;
 
         fd = memfd_create("seccomp", MFD_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        r = shim_seccomp_export(&d, fd);
+        r = shim_seccomp_export(s, fd);
         if (r < 0)
                 return r;
         if (lseek(fd, 0, SEEK_SET) < 0)
                 return -errno;
         return TAKE_FD(fd);
+}
+
+int shim_seccomp_precompile(void)
+{
+        ShimSecurity d = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF,
+                           .seccomp_fd = -EBADF };
+
+        return shim_seccomp_memfd(&d);
 }
 
 /* Loads the raw filter shim_seccomp_export() wrote into fd (the shim's pipe

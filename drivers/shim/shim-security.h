@@ -60,6 +60,9 @@ int shim_security_apply(const ShimSecurity *s);
  * on the other CPU, so the init only loads it (in bridge mode the roles
  * swap: the shim builds the network, the init compiles its own filter). */
 int shim_seccomp_export(const ShimSecurity *s, int fd);
+/* The filter for s, compiled into a memfd at offset 0 (for the init to read
+ * with shim_security_apply). Returns the fd. */
+int shim_seccomp_memfd(const ShimSecurity *s);
 /* The filter for the default capability set, compiled ahead (by the pooled
  * shim while it waits) into a memfd at offset 0: an init whose caps are the
  * default ones reads it instead of waiting for a compile. Returns the fd. */
