@@ -264,7 +264,7 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-int workload_start_run(MWorkload *w, BerthError *err)
+int workload_start_run(MWorkload *w, int *ret_gate, BerthError *err)
 {
         const DriverOps *ops = mworkload_ops(w);
         WorkloadStatus *st = &w->pub.status;
@@ -272,6 +272,8 @@ int workload_start_run(MWorkload *w, BerthError *err)
         BerthError lerr = {};
         int r;
 
+        if (ret_gate)
+                *ret_gate = -EBADF;
         if (!err)
                 err = &lerr;
         /* Admission (manager-sched.c): nothing changes when it is refused. */
@@ -297,7 +299,7 @@ int workload_start_run(MWorkload *w, BerthError *err)
         w->prepared = false;
         if (r >= 0) {
                 workload_net_refresh(w);
-                r = ops->start(w->driver, w->spec, &fd, err);
+                r = ops->start(w->driver, w->spec, &fd, ret_gate, err);
         }
         CRASH_POINT("start.after-spawn");
         if (r < 0) {
@@ -329,7 +331,7 @@ static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata)
         if (!w->desired_running || w->removing || manager_workload_is_active(w))
                 return 0;
         w->pub.status.restart_count++;
-        (void)workload_start_run(w, NULL);
+        (void)workload_start_run(w, NULL, NULL);
         return 0;
 }
 

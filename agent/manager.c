@@ -12,9 +12,13 @@
 #include "agent/manager-harden.h"
 #include "agent/recover.h"
 #include "drivers/net/net.h"
+#include "drivers/start-gate.h"
 #include "lib/crashpoint.h"
 #include "lib/log.h"
 
+/* How long a create whose commit failed waits for the shim it set up to be
+ * gone (drivers/start-gate.h); the shim only kills an init that never ran. */
+#define MANAGER_GATE_CANCEL_MSEC 5000
 
 static int compare_name(const void *a, const void *b)
 {
@@ -277,29 +281,39 @@ int manager_workload_create2(Manager *m, Spec *spec, bool start, MWorkload **ret
                 }
         }
 
-        /* The record and its "created" event are durable before anything runs
-         * (and, create-only, before the answer). desired_state "stopped" with
-         * state "created" is a workload created without a start: a restart
-         * keeps it created; "running" is a start to carry out. */
+        /* The record and its "created" event are durable before anything of
+         * the workload runs and before the answer. desired_state "stopped"
+         * with state "created" is a workload created without a start: a
+         * restart keeps it created; "running" is a start to carry out. */
         StateWorkload sw = {
                 .name = spec->name,
                 .spec_json = w->spec_json,
                 .desired_running = start,
                 .status = w->pub.status,
         };
+        int gate = -EBADF;
         r = state_begin(m->state);
         if (r >= 0)
                 r = state_workload_insert(m->state, &sw);
         if (r >= 0)
                 r = manager_emit(m, "created", spec->name, NULL);
         if (r >= 0)
-                r = state_commit(m->state);
-        CRASH_POINT("create.after-insert");
-        if (r >= 0)
                 r = manager_add(m, w);
+        /* The shim sets the run up while the commit makes the record
+         * durable: gated, nothing of the workload runs before the commit has
+         * returned (drivers/start-gate.h). */
+        if (r >= 0 && start)
+                (void)workload_start_run(w, &gate, NULL);
+        if (r >= 0)
+                r = FAULT_POINT("create.commit") ?: state_commit(m->state);
+        CRASH_POINT("create.after-insert");
         if (r < 0) {
+                if (gate >= 0 && start_gate_cancel(&gate, w->notify_fd, MANAGER_GATE_CANCEL_MSEC) < 0)
+                        wlog_warning(spec->name, "the cancelled start's shim did not end within %d ms",
+                                     MANAGER_GATE_CANCEL_MSEC);
                 state_rollback(m->state);
-                manager_sched_release(w); /* create-only: the booking goes back */
+                manager_drop(m, w);
+                manager_sched_release(w); /* the booking goes back */
                 (void)ops->remove(drv, spec->name);
                 if (spec->image)
                         manager_image_workload_release(m, spec->name);
@@ -313,7 +327,7 @@ int manager_workload_create2(Manager *m, Spec *spec, bool start, MWorkload **ret
         }
 
         if (start)
-                (void)workload_start_run(w, NULL);
+                (void)start_gate_go(&gate); /* a shim that failed already has said so */
         else
                 wlog_info(spec->name, "created, not started");
         *ret = w;
@@ -332,7 +346,7 @@ int manager_workload_start(MWorkload *w, BerthError *err)
         w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
         w->desired_running = true;
         w->backoff_step = 0;
-        r = workload_start_run(w, err);
+        r = workload_start_run(w, NULL, err);
         if (r < 0)
                 w->desired_running = was; /* refused by admission: nothing changed (a created one stays so) */
         return r;
@@ -647,7 +661,7 @@ static void workload_adopt(Manager *m, MWorkload *w, WorkloadState recorded)
         case DRIVER_ADOPT_NEVER_STARTED:
                 if (recorded == WORKLOAD_CREATED) {
                         if (w->desired_running)
-                                (void)workload_start_run(w, NULL);
+                                (void)workload_start_run(w, NULL, NULL);
                         return;
                 }
                 break;

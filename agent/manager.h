@@ -186,8 +186,12 @@ void manager_vm_snapshot_free(Manager *m);
 /* manager-run.c: one run of a workload. */
 void workload_net_refresh(MWorkload *w); /* status.network.ip from the IPAM */
 /* Admission, then the driver's start; the start report comes later (or a
- * start failure is recorded as the run's end). -errno only if admission refused. */
-int workload_start_run(MWorkload *w, BerthError *err);
+ * start failure is recorded as the run's end). -errno only if admission refused.
+ * With ret_gate, the start is gated (drivers/start-gate.h): the
+ * caller, inside the transaction that records the workload, gets the gate in
+ * *ret_gate (-EBADF if no shim was started) and says go once its commit has
+ * returned, or cancels. */
+int workload_start_run(MWorkload *w, int *ret_gate, BerthError *err);
 /* SIGTERM now, SIGKILL after timeout; the workload must be running. */
 int workload_terminate(MWorkload *w, usec_t timeout);
 /* Watches the run's shim (its pidfd, or its exit record if it is gone). */

@@ -115,8 +115,11 @@ typedef struct DriverOps {
         /* Writes config.json and spawns the shim detached (new session, not a
          * child of berthd once started). Returns a pipe read end in
          * *ret_notify_fd (O_CLOEXEC|O_NONBLOCK); the shim writes its start
-         * report there and closes it. Returns quickly. */
-        int (*start)(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err);
+         * report there and closes it. Returns quickly. With ret_gate_fd, the
+         * start is gated (drivers/start-gate.h): the shim sets the
+         * run up but lets nothing of it run before the caller says go through
+         * *ret_gate_fd (start_gate_go), or cancels it (start_gate_cancel). */
+        int (*start)(Driver *d, const Spec *spec, int *ret_notify_fd, int *ret_gate_fd, BerthError *err);
 
         /* Called once notify_fd is readable or hung up. On success fills *ret
          * (with an open shim_pidfd) and returns 0. If the workload failed to

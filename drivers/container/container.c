@@ -155,9 +155,9 @@ static int container_prepare(Driver *d, const Spec *spec, BerthError *err)
         return container_net_prepare(d, spec, dfd, err);
 }
 
-static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err)
+static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, int *ret_gate_fd, BerthError *err)
 {
-        _cleanup_close_ int dfd = -EBADF, null_fd = -EBADF, err_fd = -EBADF;
+        _cleanup_close_ int dfd = -EBADF, null_fd = -EBADF, err_fd = -EBADF, gate_r = -EBADF, gate_w = -EBADF;
         _cleanup_free_ char *dir = NULL;
         DriverConfig dc;
         bool pooled;
@@ -187,6 +187,14 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
         err_fd = openat(dfd, "shim.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (err_fd < 0)
                 return berth_error_set(err, -errno, "", "cannot open shim.log: %m");
+        if (ret_gate_fd) {
+                int g[2];
+
+                if (pipe2(g, O_CLOEXEC) < 0)
+                        return berth_error_set(err, -errno, "", "pipe: %m");
+                gate_r = g[0];
+                gate_w = g[1];
+        }
         if (pipe2(p, O_CLOEXEC) < 0)
                 return berth_error_set(err, -errno, "", "pipe: %m");
         if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
@@ -197,10 +205,10 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
         }
 
         d->started = true;
-        r = shim_pool_take(&d->pool, dir, null_fd, err_fd, p[1], &pid);
+        r = shim_pool_take(&d->pool, dir, null_fd, err_fd, p[1], gate_r, &pid);
         pooled = r >= 0;
         if (r == -EAGAIN)
-                r = shim_spawn(d->shim_path, dir, NULL, p[1], null_fd, err_fd, &pid);
+                r = shim_spawn(d->shim_path, dir, NULL, p[1], gate_r, null_fd, err_fd, &pid);
         safe_close(p[1]);
         if (r < 0) {
                 safe_close(p[0]);
@@ -208,6 +216,8 @@ static int container_start(Driver *d, const Spec *spec, int *ret_notify_fd, Bert
         }
         wlog_debug(spec->name, "spawned berth-shim as pid %d%s", (int)pid, pooled ? " (from the pool)" : "");
         *ret_notify_fd = p[0];
+        if (ret_gate_fd)
+                *ret_gate_fd = TAKE_FD(gate_w);
         return 0;
 }
 

@@ -14,16 +14,18 @@
 
 #include "drivers/container/container-files.h"
 #include "drivers/container/shim-pool.h"
+#include "drivers/start-gate.h"
 #include "lib/util.h"
 
 extern char **environ;
 
-#define POOL_FDS 3 /* stdin/stdout, stderr, start report */
+#define POOL_FDS 3 /* stdin/stdout, stderr, start report; then the start gate, if any */
 
 /* posix_spawn, not fork: glibc's vfork-style clone copies none of berthd's
  * page tables, which two forks of the daemon (the old double fork) did at
  * every start. berthd is the subreaper that reaps the shim. */
-int shim_spawn(const char *shim, const char *arg, const char *arg2, int fd3, int null_fd, int err_fd, pid_t *ret)
+int shim_spawn(const char *shim, const char *arg, const char *arg2, int fd3, int gate_fd, int null_fd,
+               int err_fd, pid_t *ret)
 {
         char *argv[] = { (char *)shim, (char *)arg, (char *)arg2, NULL };
         posix_spawn_file_actions_t fa;
@@ -49,7 +51,9 @@ int shim_spawn(const char *shim, const char *arg, const char *arg2, int fd3, int
             (r = posix_spawn_file_actions_adddup2(&fa, null_fd, 1)) == 0 &&
             (r = posix_spawn_file_actions_adddup2(&fa, err_fd, 2)) == 0 &&
             (r = posix_spawn_file_actions_adddup2(&fa, fd3, SHIM_NOTIFY_FD)) == 0 &&
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_NOTIFY_FD + 1)) == 0 &&
+            (gate_fd < 0 || (r = posix_spawn_file_actions_adddup2(&fa, gate_fd, SHIM_GATE_FD)) == 0) &&
+            (r = posix_spawn_file_actions_addclosefrom_np(&fa, gate_fd < 0 ? SHIM_NOTIFY_FD + 1
+                                                                           : SHIM_GATE_FD + 1)) == 0 &&
             (r = posix_spawnattr_setsigmask(&at, &none)) == 0 &&
             (r = posix_spawnattr_setsigdefault(&at, &dfl)) == 0 &&
             (r = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
@@ -83,7 +87,7 @@ int shim_pool_fill(ShimPool *p, const char *shim, size_t dir_max)
                 return -errno;
         /* Until it has a workload the shim has nothing to say: stderr too is
          * /dev/null, and shim.log replaces it at the hand-over. */
-        r = shim_spawn(shim, SHIM_POOLED_ARG, pad, sv[1], null_fd, null_fd, &pid);
+        r = shim_spawn(shim, SHIM_POOLED_ARG, pad, sv[1], -EBADF, null_fd, null_fd, &pid);
         safe_close(sv[1]);
         if (r < 0) {
                 safe_close(sv[0]);
@@ -94,15 +98,19 @@ int shim_pool_fill(ShimPool *p, const char *shim, size_t dir_max)
         return 0;
 }
 
-int shim_pool_take(ShimPool *p, const char *dir, int null_fd, int err_fd, int notify_w, pid_t *ret)
+int shim_pool_take(ShimPool *p, const char *dir, int null_fd, int err_fd, int notify_w, int gate_r, pid_t *ret)
 {
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE(POOL_FDS * sizeof(int))];
+                char buf[CMSG_SPACE((POOL_FDS + 1) * sizeof(int))];
         } u = {};
-        int fds[POOL_FDS] = { null_fd, err_fd, notify_w };
+        int fds[POOL_FDS + 1] = { null_fd, err_fd, notify_w, gate_r };
+        size_t nfds = gate_r >= 0 ? POOL_FDS + 1 : POOL_FDS;
         struct iovec iov = { .iov_base = (void *)dir, .iov_len = strlen(dir) };
-        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+        struct msghdr m = { .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
         struct cmsghdr *c = CMSG_FIRSTHDR(&m);
         ssize_t n;
 
@@ -112,8 +120,8 @@ int shim_pool_take(ShimPool *p, const char *dir, int null_fd, int err_fd, int no
                 return -ENAMETOOLONG;
         c->cmsg_level = SOL_SOCKET;
         c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(fds));
-        memcpy(CMSG_DATA(c), fds, sizeof(fds));
+        c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
         do
                 n = sendmsg(p->sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
@@ -147,19 +155,20 @@ void shim_pool_drain(ShimPool *p)
         p->pid = 0;
 }
 
-int shim_pool_receive(int sock, char **ret)
+int shim_pool_receive(int sock, char **ret, int *ret_gate)
 {
         union {
                 struct cmsghdr h;
-                char buf[CMSG_SPACE((POOL_FDS + 1) * sizeof(int))];
+                char buf[CMSG_SPACE((POOL_FDS + 2) * sizeof(int))];
         } u;
         char path[PATH_MAX];
         struct iovec iov = { .iov_base = path, .iov_len = sizeof(path) };
         struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-        int fds[POOL_FDS], nfds = 0, r = 0;
+        int fds[POOL_FDS + 1], nfds = 0, r = 0;
         ssize_t n;
 
         *ret = NULL;
+        *ret_gate = -EBADF;
         do
                 n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
@@ -172,7 +181,7 @@ int shim_pool_receive(int sock, char **ret)
                 for (size_t i = 0; i < k; i++) {
                         int fd;
                         memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                        if (nfds < POOL_FDS)
+                        if (nfds < POOL_FDS + 1)
                                 fds[nfds++] = fd;
                         else {
                                 safe_close(fd);
@@ -182,7 +191,7 @@ int shim_pool_receive(int sock, char **ret)
         }
         if (n == 0 && nfds == 0)
                 return 0; /* end-of-file: not needed */
-        if (r == 0 && (nfds != POOL_FDS || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n == 0 ||
+        if (r == 0 && (nfds < POOL_FDS || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || n == 0 ||
                        (size_t)n >= sizeof(path) || memchr(path, 0, (size_t)n) || path[0] != '/'))
                 r = -EBADMSG;
         if (r == 0) {
@@ -194,6 +203,10 @@ int shim_pool_receive(int sock, char **ret)
                 else if (!(*ret = strdup(path)))
                         r = -ENOMEM;
         }
+        /* The gate stays where it was received (O_CLOEXEC): fd 4 may be
+         * taken by what the shim made while it waited. */
+        if (r == 0 && nfds == POOL_FDS + 1)
+                *ret_gate = fds[--nfds];
         for (int i = 0; i < nfds; i++)
                 if (fds[i] > SHIM_NOTIFY_FD)
                         safe_close(fds[i]);

@@ -24,6 +24,7 @@
 #include "drivers/container/cgroup.h"
 #include "drivers/container/container-files.h"
 #include "drivers/container/shim-pool.h"
+#include "drivers/start-gate.h"
 #include "drivers/net/net.h"
 #include "drivers/shim/shim-init.h"
 #include "drivers/shim/shim-reserve.h"
@@ -149,7 +150,7 @@ int main(int argc, char *argv[])
         _cleanup_(json_decrefp) json_t *config = NULL;
         _cleanup_free_ char *pooled_dir = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF,
-                            netns = -EBADF, bpf_ahead = -EBADF, watch_fd = -EBADF;
+                            netns = -EBADF, bpf_ahead = -EBADF, watch_fd = -EBADF, gate = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
         int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
@@ -159,6 +160,7 @@ int main(int argc, char *argv[])
         ShimState st = {};
         ShimSecurity sec;
         InitError ie;
+        bool is_vm;
         ssize_t n;
         pid_t pid;
         int r;
@@ -169,6 +171,9 @@ int main(int argc, char *argv[])
                                 "       berth-shim " SHIM_POOLED_ARG " [PAD] (the workload comes over fd 3)\n");
                 return 2;
         }
+        /* Spawned for a gated start: the gate is on fd 4 (start-gate.h). */
+        if (!streq(argv[1], SHIM_POOLED_ARG) && fcntl(SHIM_GATE_FD, F_SETFD, FD_CLOEXEC) >= 0)
+                gate = SHIM_GATE_FD;
         if (streq(argv[1], SHIM_POOLED_ARG)) {
                 /* While it waits: the network namespace of the run to come
                  * (used unless the run wants the host's, or a user namespace
@@ -179,7 +184,7 @@ int main(int argc, char *argv[])
                         return 1;
                 }
                 bpf_ahead = shim_seccomp_precompile(); /* failing that, compiled at the start */
-                r = shim_pool_receive(SHIM_NOTIFY_FD, &pooled_dir);
+                r = shim_pool_receive(SHIM_NOTIFY_FD, &pooled_dir, &gate);
                 if (r < 0 || !pooled_dir) {
                         if (r < 0)
                                 log_error_errno(r, "Bad hand-over from berthd: %m");
@@ -189,7 +194,19 @@ int main(int argc, char *argv[])
                 argv[1] = pooled_dir;
                 argv[2] = NULL; /* as if spawned with the directory */
         }
-        (void)shim_vm_libvirt_reexec(argv); /* a libvirt VM: berth-shim-libvirt from here */
+        dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                r = -errno;
+                notify(&notify_fd, false, -r, 0, "cannot open the workload directory");
+                return 1;
+        }
+        is_vm = faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0;
+        if (is_vm) {
+                /* A microVM's start waits for berthd's word before anything. */
+                if (start_gate_wait(&gate) < 0)
+                        return 0;
+                (void)shim_vm_libvirt_reexec(argv); /* a libvirt VM: berth-shim-libvirt from here */
+        }
         if (fcntl(notify_fd, F_GETFD) < 0)
                 notify_fd = -EBADF;
         else
@@ -201,12 +218,6 @@ int main(int argc, char *argv[])
         sigaddset(&mask, SIGINT);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dirfd < 0) {
-                r = -errno;
-                notify(&notify_fd, false, -r, 0, "cannot open the workload directory");
-                return 1;
-        }
         r = shim_config_read(dirfd, &c, &config);
         if (r < 0)
                 return fail_start(dirfd, NULL, &notify_fd, 126, -r, "read config.json: %s", strerror(-r));
@@ -222,7 +233,7 @@ int main(int argc, char *argv[])
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "no cgroup hierarchy at %s: %s", c->cgroup_root,
                                   strerror(-r));
         oom_before = oom_count(cg, c);
-        if (faccessat(dirfd, SHIM_VM_CONFIG_FILE, F_OK, 0) >= 0) {
+        if (is_vm) {
                 netns = safe_close(netns);
                 bpf_ahead = safe_close(bpf_ahead);
                 return shim_vm_run(dirfd, c, w, cg, &notify_fd); /* isolation: vm (shim-vm.c) */
@@ -327,6 +338,15 @@ int main(int argc, char *argv[])
                         (void)waitpid(pid, NULL, 0);
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "seccomp filter: %s", strerror(-r));
                 }
+        }
+        /* Everything is set up; nothing of the workload has run. A gated
+         * start goes on only once berthd's record of it is durable. */
+        r = start_gate_wait(&gate);
+        if (r < 0) {
+                (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+                (void)waitpid(pid, NULL, 0);
+                log_info("berthd cancelled the start: the workload was not recorded");
+                return 0;
         }
         /* Release the child and learn whether its exec worked: the error
          * pipe closes on a successful exec, or carries what failed. */

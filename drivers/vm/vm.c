@@ -327,7 +327,7 @@ static int vm_write_config(Driver *d, const Spec *spec, const VmPlan *p, BerthEr
         return 0;
 }
 
-static int vm_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError *err)
+static int vm_start(Driver *d, const Spec *spec, int *ret_notify_fd, int *ret_gate_fd, BerthError *err)
 {
         VmPlan p;
         int r;
@@ -341,7 +341,7 @@ static int vm_start(Driver *d, const Spec *spec, int *ret_notify_fd, BerthError 
         vm_plan_done(&p);
         if (r < 0)
                 return r;
-        return container_driver_ops.start(d->inner, spec, ret_notify_fd, err);
+        return container_driver_ops.start(d->inner, spec, ret_notify_fd, ret_gate_fd, err);
 }
 
 /* The accelerator recorded in vm.json, as a static string (NULL if unknown). */

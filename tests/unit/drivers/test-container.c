@@ -40,7 +40,7 @@ static int run(const char *name, char **cmd, uint64_t memory, DriverExit *ret_ex
                 fprintf(stderr, "prepare: %s\n", err.message);
                 return q;
         }
-        q = ops->start(drv, &s, &nfd, &err);
+        q = ops->start(drv, &s, &nfd, NULL, &err);
         if (q < 0) {
                 fprintf(stderr, "start: %s\n", err.message);
                 return q;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* drivers/container/shim-pool.c: the hand-over of a workload to a pooled
- * shim (a forked stand-in runs shim_pool_receive on fd 3), the messages it
+ * shim (a forked stand-in runs shim_pool_receive on fd 3), with and without
+ * a start gate (drivers/start-gate.h: go, and cancel), the messages it
  * must refuse, an empty or dead pool, the command line rewrite, and with argv[1] (the built berth-shim)
  * a real pooled shim that exits and is reaped when the pool is drained. */
 #include <errno.h>
@@ -9,9 +10,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drivers/container/shim-pool.h"
+#include "drivers/start-gate.h"
 #include "lib/util.h"
 #include "test-util.h"
 
@@ -19,7 +22,8 @@ enum { RECV_OK = 0, RECV_EOF = 10, RECV_BADMSG = 11, RECV_ERR = 12, RECV_LEAK = 
 
 /* Forks a stand-in for `berth-shim --pooled`: sock on fd 3 and nothing else
  * above stdio. On a hand-over it writes "out" to fd 1, "err" to fd 2 and the
- * directory to fd 3, each as received. */
+ * directory to fd 3, each as received; with a gate, then what the gate says
+ * ("go" or "cancel") to fd 1. */
 static pid_t receiver(int sock)
 {
         pid_t pid = fork();
@@ -30,7 +34,8 @@ static pid_t receiver(int sock)
         if (s < 0 || close_range(3, 99, 0) < 0 || dup2(s, 3) < 0 || close_range(4, ~0U, 0) < 0)
                 _exit(99);
         char *dir = NULL;
-        int r = shim_pool_receive(3, &dir);
+        int gate = -EBADF;
+        int r = shim_pool_receive(3, &dir, &gate);
         if (r == -EBADMSG)
                 _exit(RECV_BADMSG);
         if (r < 0)
@@ -41,6 +46,13 @@ static pid_t receiver(int sock)
                 _exit(RECV_LEAK);
         if (write(1, "out", 3) != 3 || write(2, "err", 3) != 3 || write(3, dir, strlen(dir)) < 0)
                 _exit(RECV_ERR);
+        if (gate >= 0) {
+                if ((fcntl(gate, F_GETFD) & FD_CLOEXEC) == 0)
+                        _exit(RECV_LEAK);
+                const char *said = start_gate_wait(&gate) == 0 ? " go" : " cancel";
+                if (gate >= 0 || write(1, said, strlen(said)) < 0)
+                        _exit(RECV_ERR);
+        }
         _exit(RECV_OK);
 }
 
@@ -107,9 +119,10 @@ static int refused(const char *path, int nfds)
         return exit_code(pid) == RECV_BADMSG;
 }
 
-static void test_hand_over(void)
+/* gate: 0 none, 1 go, 2 cancel */
+static void hand_over(int gate)
 {
-        int sv[2], out[2], errp[2], note[2];
+        int sv[2], out[2], errp[2], note[2], g[2] = { -EBADF, -EBADF };
         char buf[256];
         pid_t got = 0;
 
@@ -120,15 +133,25 @@ static void test_hand_over(void)
         pipe_cloexec(out);
         pipe_cloexec(errp);
         pipe_cloexec(note);
-        CHECK(shim_pool_take(&p, "/var/lib/berth/workloads/w1", out[1], errp[1], note[1], &got) == 0);
+        if (gate)
+                pipe_cloexec(g);
+        CHECK(shim_pool_take(&p, "/var/lib/berth/workloads/w1", out[1], errp[1], note[1], g[0], &got) == 0);
         CHECK(got == pid);
         CHECK(p.sock < 0 && p.pid == 0); /* used up */
         close(out[1]);
         close(errp[1]);
         close(note[1]);
+        if (gate) {
+                close(g[0]);
+                if (gate == 1)
+                        CHECK_RC(start_gate_go(&g[1]));
+                else
+                        CHECK_RC(start_gate_cancel(&g[1], -EBADF, 1000));
+                CHECK(g[1] < 0);
+        }
         CHECK(exit_code(pid) == RECV_OK);
         read_all(out[0], buf, sizeof(buf));
-        CHECK(streq(buf, "out"));
+        CHECK(streq(buf, gate == 0 ? "out" : gate == 1 ? "out go" : "out cancel"));
         read_all(errp[0], buf, sizeof(buf));
         CHECK(streq(buf, "err"));
         read_all(note[0], buf, sizeof(buf));
@@ -138,11 +161,53 @@ static void test_hand_over(void)
         close(note[0]);
 }
 
+static void test_hand_over(void)
+{
+        hand_over(0);
+        hand_over(1);
+        hand_over(2);
+}
+
+/* start_gate_cancel waits until the report pipe's writers are gone, and no
+ * longer than it is told. */
+static void test_gate_cancel_waits(void)
+{
+        int g[2], note[2];
+
+        pipe_cloexec(g);
+        pipe_cloexec(note);
+        CHECK(fcntl(note[0], F_SETFL, O_NONBLOCK) == 0);
+        pid_t pid = fork();
+        if (pid == 0) { /* a shim: on end-of-file, 50 ms of clean-up, then gone */
+                close(g[1]);
+                close(note[0]);
+                int r = start_gate_wait(&g[0]);
+                usleep(50000);
+                _exit(r == -ECANCELED ? 0 : 1);
+        }
+        close(g[0]);
+        close(note[1]);
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        CHECK_RC(start_gate_cancel(&g[1], note[0], 5000));
+        CHECK(now_usec(CLOCK_MONOTONIC) - t0 >= 40 * USEC_PER_MSEC);
+        CHECK(exit_code(pid) == 0);
+        close(note[0]);
+
+        /* a writer that stays: -ETIMEDOUT after the bound */
+        pipe_cloexec(g);
+        pipe_cloexec(note);
+        CHECK(fcntl(note[0], F_SETFL, O_NONBLOCK) == 0);
+        CHECK(start_gate_cancel(&g[1], note[0], 30) == -ETIMEDOUT);
+        close(g[0]);
+        close(note[0]);
+        close(note[1]);
+}
+
 static void test_refused(void)
 {
         CHECK(refused("relative/dir", 3));
         CHECK(refused("/dir", 2));
-        CHECK(refused("/dir", 4));
+        CHECK(refused("/dir", 5));
         CHECK(refused("/dir", 0));
 }
 
@@ -152,7 +217,7 @@ static void test_empty_and_dead(void)
         int sv[2];
         pid_t got = 0;
 
-        CHECK(shim_pool_take(&p, "/dir", 0, 2, 1, &got) == -EAGAIN);
+        CHECK(shim_pool_take(&p, "/dir", 0, 2, 1, -EBADF, &got) == -EAGAIN);
 
         /* the pooled shim died: the start falls back, the pool is empty */
         CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
@@ -162,7 +227,7 @@ static void test_empty_and_dead(void)
         close(sv[1]);
         CHECK(exit_code(pid) == 0);
         p = (ShimPool){ .sock = sv[0], .pid = pid };
-        CHECK(shim_pool_take(&p, "/dir", 0, 2, 1, &got) == -EAGAIN);
+        CHECK(shim_pool_take(&p, "/dir", 0, 2, 1, -EBADF, &got) == -EAGAIN);
         CHECK(p.sock < 0 && got == 0);
 }
 
@@ -230,6 +295,7 @@ int main(int argc, char *argv[])
 {
         signal(SIGPIPE, SIG_IGN);
         test_hand_over();
+        test_gate_cancel_waits();
         test_refused();
         test_empty_and_dead();
         test_drain();
