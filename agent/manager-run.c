@@ -49,6 +49,7 @@ static void workload_forget_run(MWorkload *w)
 {
         manager_sched_release(w); /* the run is over: its booking goes back */
         w->pidfd_source = sd_event_source_disable_unref(w->pidfd_source);
+        w->report_source = sd_event_source_disable_unref(w->report_source);
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
         w->report_fd = safe_close(w->report_fd);
         w->run.shim_pidfd = safe_close(w->run.shim_pidfd);
@@ -109,17 +110,13 @@ static void workload_run_ended(MWorkload *w, usec_t ran_for)
                 workload_maybe_restart(w, ran_for);
 }
 
-static int on_shim_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* r: what read_exit() returned; ex: the exit record it read. */
+static void workload_shim_exited(MWorkload *w, int r, const DriverExit *ex)
 {
-        MWorkload *w = userdata;
-        const DriverOps *ops = mworkload_ops(w);
         usec_t started = w->pub.status.started_at;
-        DriverExit ex = {};
-        int r;
 
-        r = ops->read_exit(w->driver, mworkload_name(w), &ex);
         if (r >= 0) {
-                workload_record_exit(w, &ex);
+                workload_record_exit(w, ex);
                 workload_persist_exit(w);
         } else {
                 wlog_warning_errno(mworkload_name(w), r, "the shim exited without an exit record: %m");
@@ -127,6 +124,49 @@ static int on_shim_exit(sd_event_source *s, int fd, uint32_t revents, void *user
                 manager_persist_emit(w, "lost", "the supervisor exited without an exit record");
         }
         workload_run_ended(w, now_usec(CLOCK_REALTIME) - started);
+}
+
+static int on_shim_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        MWorkload *w = userdata;
+        DriverExit ex = {};
+        int r;
+
+        r = mworkload_ops(w)->read_exit(w->driver, mworkload_name(w), &ex);
+        workload_shim_exited(w, r, &ex);
+        return 0;
+}
+
+/* The report pipe after the start report: the container shim writes a line
+ * once exit.json is in place and before it exits, so the exit is recorded
+ * while the shim still tears down (its process, the init's mount namespace)
+ * rather than after. The line only wakes us: exit.json is the record, and a
+ * shim that says nothing (a microVM's, one from before this line existed, a
+ * crashed one) is heard through its pidfd as before. */
+static int on_shim_report(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        MWorkload *w = userdata;
+        DriverExit ex = {};
+        char buf[256];
+        ssize_t n;
+        int r;
+
+        do
+                n = read(fd, buf, sizeof(buf));
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno == EAGAIN)
+                return 0;
+        if (n > 0) {
+                r = mworkload_ops(w)->read_exit(w->driver, mworkload_name(w), &ex);
+                if (r >= 0) {
+                        wlog_debug(mworkload_name(w), "the shim reported the exit before its own");
+                        workload_shim_exited(w, r, &ex);
+                        return 0;
+                }
+        }
+        /* end-of-file or an error, or a line without an exit record: the pidfd tells */
+        if (n <= 0)
+                w->report_source = sd_event_source_disable_unref(w->report_source);
         return 0;
 }
 
@@ -155,6 +195,13 @@ int workload_watch_run(MWorkload *w)
         if (r < 0)
                 return wlog_error_errno(mworkload_name(w), r, "cannot watch the shim pidfd: %m");
         (void)sd_event_source_set_description(w->pidfd_source, "shim-pidfd");
+        /* Optional: without it the pidfd alone tells of the exit. Ahead of
+         * the pidfd when both are ready: the line is the earlier word. */
+        if (w->report_fd >= 0 &&
+            sd_event_add_io(w->manager->event, &w->report_source, w->report_fd, EPOLLIN, on_shim_report, w) >= 0) {
+                (void)sd_event_source_set_description(w->report_source, "shim-report");
+                (void)sd_event_source_set_priority(w->report_source, SD_EVENT_PRIORITY_NORMAL - 1);
+        }
         return 0;
 }
 

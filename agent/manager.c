@@ -87,6 +87,7 @@ static void workload_detach(MWorkload *w)
 {
         w->notify_source = sd_event_source_disable_unref(w->notify_source);
         w->pidfd_source = sd_event_source_disable_unref(w->pidfd_source);
+        w->report_source = sd_event_source_disable_unref(w->report_source);
         w->kill_timer = sd_event_source_disable_unref(w->kill_timer);
         w->restart_timer = sd_event_source_disable_unref(w->restart_timer);
         w->notify_fd = safe_close(w->notify_fd);

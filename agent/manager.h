@@ -59,9 +59,11 @@ struct MWorkload {
         int notify_fd;           /* start in progress when >= 0 */
         int report_fd;           /* the same pipe, held while the run lasts: the shim writes
                                   * exit.json without fsync while berthd holds it, and
-                                  * berthd's exit commit is the durable record */
+                                  * berthd's exit commit is the durable record; it also
+                                  * says "exited" there before its own exit */
         sd_event_source *notify_source;
         sd_event_source *pidfd_source;
+        sd_event_source *report_source;  /* report_fd: the exit line */
         sd_event_source *kill_timer;     /* SIGKILL after the stop grace period */
         sd_event_source *restart_timer;  /* restart policy backoff */
         struct MHealth *health;          /* health check state (manager-health.c), NULL = none yet */

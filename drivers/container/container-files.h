@@ -12,6 +12,10 @@
 #define SHIM_STATE_FILE "state.json"
 #define SHIM_EXIT_FILE "exit.json"
 #define SHIM_NOTIFY_FD 3
+/* The line a container shim writes on the report pipe (after the start
+ * report) once exit.json is in place, before it exits: berthd may record the
+ * exit from then on (docs/CONTAINER.md "Shim protocol"). */
+#define SHIM_EXIT_LINE "{\"exited\":true}\n"
 #define BOOT_ID_MAX 40
 
 /* What the shim needs, flattened out of the spec so that the shim does not

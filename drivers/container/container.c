@@ -273,8 +273,11 @@ static int container_start_finish(Driver *d, const Spec *spec, int notify_fd, Dr
         if (n < 0)
                 return -errno; /* -EAGAIN: not yet */
         buf[n] = 0;
-        if (n > 0 && !strchr(buf, '\n'))
+        char *eol = n > 0 ? strchr(buf, '\n') : NULL;
+        if (n > 0 && !eol)
                 return berth_error_set(err, -EBADMSG, "", "truncated start report from berth-shim");
+        if (eol)
+                *eol = 0; /* a run that ended at once may have said so behind it (SHIM_EXIT_LINE) */
         if (n == 0) {
                 DriverExit e;
                 if (driver_exit_read(dfd, &e) >= 0)

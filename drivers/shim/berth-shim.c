@@ -114,6 +114,14 @@ static bool berthd_watching(int fd)
         return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
+static int open_proc_ns(pid_t pid, const char *ns)
+{
+        char p[64];
+
+        snprintf(p, sizeof(p), "/proc/%d/ns/%s", (int)pid, ns);
+        return open(p, O_RDONLY | O_CLOEXEC);
+}
+
 static uint64_t oom_count(const CgroupOps *cg, const ShimConfig *c)
 {
         uint64_t n;
@@ -150,7 +158,8 @@ int main(int argc, char *argv[])
         _cleanup_(json_decrefp) json_t *config = NULL;
         _cleanup_free_ char *pooled_dir = NULL;
         _cleanup_close_ int dirfd = -EBADF, null_fd = -EBADF, pidfd = -EBADF, sfd = -EBADF, cgfd = -EBADF,
-                            netns = -EBADF, bpf_ahead = -EBADF, watch_fd = -EBADF, gate = -EBADF;
+                            netns = -EBADF, bpf_ahead = -EBADF, watch_fd = -EBADF, gate = -EBADF,
+                            mntns = -EBADF;
         int notify_fd = SHIM_NOTIFY_FD;
         int out[2], errp[2], sync[2], ep[2], usp[2] = { -EBADF, -EBADF }, bpf[2] = { -EBADF, -EBADF };
         const CgroupOps *cg = NULL;
@@ -289,6 +298,10 @@ int main(int argc, char *argv[])
                 safe_close(bpf[1]); /* the filter is read to its end */
                 shim_init_run(c, &sec, cgfd >= 0 ? NULL : cg, netns, sync[0], ep[1]);
         }
+        /* Held until berthd has heard of the exit: then the namespace's
+         * teardown (~0.1 ms: every mount of the container) is not part of
+         * the init's exit, which we wait for, but of ours. */
+        mntns = open_proc_ns(pid, "mnt");
         safe_close(out[1]);
         safe_close(errp[1]);
         safe_close(sync[0]);
@@ -314,12 +327,8 @@ int main(int argc, char *argv[])
         if (c->bridge_network) {
                 NetAttach na;
 
-                if (netns < 0) {
-                        char p[64];
-
-                        snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)pid);
-                        netns = open(p, O_RDONLY | O_CLOEXEC);
-                }
+                if (netns < 0)
+                        netns = open_proc_ns(pid, "net");
                 r = netns < 0 ? -errno : net_attach_read(dirfd, &na);
                 if (r >= 0)
                         r = net_attach(&na, netns);
@@ -465,5 +474,9 @@ int main(int argc, char *argv[])
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;
         }
+        /* berthd records the exit from here on; our own exit and mntns's
+         * teardown run beside its commit. */
+        if (watch_fd >= 0)
+                (void)write_all(watch_fd, SHIM_EXIT_LINE, strlen(SHIM_EXIT_LINE));
         return 0;
 }

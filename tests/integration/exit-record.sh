@@ -5,32 +5,45 @@
 # answered, is the durable record: one device flush on the exit path. With
 # that berthd gone, the shim fsyncs exit.json and its directory itself, and
 # the next berthd takes the exit from it. strace watches the shim's syncs.
+# The shim also says "exited" on that pipe once exit.json is in place, and
+# berthd records the exit from there, while the shim still exits and drops
+# the init's mount namespace, which it holds for that (docs/CONTAINER.md).
 # shellcheck source-path=SCRIPTDIR source=lib.sh disable=SC2016
 source "$(dirname "$0")/lib.sh"
 
 command -v strace >/dev/null || skip "strace is missing (deploy/install-deps.sh)"
 
-# trace_syncs NAME OUT: strace the shim of NAME (its fsync and fdatasync
-# calls) into OUT in the background, until the shim exits; sets SHIM and
-# TRACER. traced PID: the shim shows a tracer.
+# trace_syncs NAME OUT: strace the shim of NAME (its fsync, fdatasync,
+# renameat and write calls) into OUT in the background, until the shim
+# exits; sets SHIM and TRACER. traced PID: the shim shows a tracer.
 trace_syncs() {
         SHIM=$(jq -r .shimPid "${D_ROOT[a]}/workloads/$1/state.json")
-        strace -qq -e trace=fsync,fdatasync -o "$2" -p "$SHIM" &
+        strace -qq -s 64 -e trace=fsync,fdatasync,renameat,write -o "$2" -p "$SHIM" &
         TRACER=$!
 }
 traced() { [[ $(awk '/^TracerPid:/ { print $2 }' "/proc/$1/status") != 0 ]]; }
 syncs() { grep -c -E '^(fsync|fdatasync)\(' "$1" || true; }
+# line_of OUT REGEX: the first line number of OUT that matches (0: none).
+line_of() { grep -n -m1 -E "$2" "$1" | cut -d: -f1 | grep . || echo 0; }
 
 daemon_start a
 
 check "run -d watched (exits 3 after 1 s)" run_d watched -- /bin/sh -c 'sleep 1; exit 3'
 check "watched running" wait_for 10 state_is watched running
+wpid=$(status_of watched .status.pid)
+check "its shim holds the init's mount namespace" bash -c \
+        'for f in /proc/$0/fd/*; do [[ $(readlink "$f") == "$(readlink /proc/$1/ns/mnt)" ]] && exit 0; done; exit 1' \
+        "$(jq -r .shimPid "${D_ROOT[a]}/workloads/watched/state.json")" "$wpid"
 trace_syncs watched "$IT_TMP/watched.strace"
 check "strace attached to its shim" wait_for 5 traced "$SHIM"
 check_rc "wait watched exits 3" 3 ctl wait watched
 check "its shim is gone" wait_for 10 bash -c '! kill -0 "$0" 2>/dev/null' "$SHIM"
 wait "$TRACER" 2>/dev/null || true
 check_eq "berthd held the pipe: the shim wrote exit.json without fsync" "0" "$(syncs "$IT_TMP/watched.strace")"
+ren=$(line_of "$IT_TMP/watched.strace" 'renameat\(.*"exit\.json"')
+said=$(line_of "$IT_TMP/watched.strace" 'write\(.*exited.*true')
+check "the shim said exited on the report pipe after exit.json's rename ($ren < $said)" test "$ren" -gt 0 -a "$said" -gt "$ren"
+check "berthd recorded the exit from that line" grep -q "workload=watched: the shim reported the exit before its own" "${D_LOG[a]}"
 check_eq "exit.json is there all the same" "3" "$(jq -r .exitCode "${D_ROOT[a]}/workloads/watched/exit.json")"
 check_eq "berthd recorded exit code 3" "3" "$(status_of watched .status.exitCode)"
 
