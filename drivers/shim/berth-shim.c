@@ -114,6 +114,13 @@ static bool berthd_watching(int fd)
         return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
 }
 
+/* Ends an init that has not been released to exec, and reaps it. */
+static void kill_init(int pidfd, pid_t pid)
+{
+        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+        (void)waitpid(pid, NULL, 0);
+}
+
 static int open_proc_ns(pid_t pid, const char *ns)
 {
         char p[64];
@@ -314,8 +321,7 @@ int main(int argc, char *argv[])
                 r = shim_userns_parent(&sec, pid, c->rootfs);
                 safe_close(usp[0]);
                 if (r < 0) {
-                        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                        (void)waitpid(pid, NULL, 0);
+                        kill_init(pidfd, pid);
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "user namespace: %s", strerror(-r));
                 }
         }
@@ -333,8 +339,7 @@ int main(int argc, char *argv[])
                 if (r >= 0)
                         r = net_attach(&na, netns);
                 if (r < 0) {
-                        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                        (void)waitpid(pid, NULL, 0);
+                        kill_init(pidfd, pid);
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "bridge network: %s", strerror(-r));
                 }
         }
@@ -343,8 +348,7 @@ int main(int argc, char *argv[])
                 r = shim_seccomp_export(&sec, bpf[1]);
                 safe_close(bpf[1]);
                 if (r < 0) {
-                        (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                        (void)waitpid(pid, NULL, 0);
+                        kill_init(pidfd, pid);
                         return fail_start(dirfd, w, &notify_fd, 126, -r, "seccomp filter: %s", strerror(-r));
                 }
         }
@@ -352,8 +356,7 @@ int main(int argc, char *argv[])
          * start goes on only once berthd's record of it is durable. */
         r = start_gate_wait(&gate);
         if (r < 0) {
-                (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                (void)waitpid(pid, NULL, 0);
+                kill_init(pidfd, pid);
                 log_info("berthd cancelled the start: the workload was not recorded");
                 return 0;
         }
@@ -394,8 +397,7 @@ int main(int argc, char *argv[])
         r = shim_state_write(dirfd, &st);
         if (r < 0) {
                 /* Without state.json nobody could adopt the run: stop it. */
-                (void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-                (void)waitpid(pid, NULL, 0);
+                kill_init(pidfd, pid);
                 return fail_start(dirfd, w, &notify_fd, 126, -r, "write state.json: %s", strerror(-r));
         }
         if (notify_fd >= 0) /* berthd_watching() looks at it at the end */
