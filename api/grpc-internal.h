@@ -164,6 +164,14 @@ struct GrpcMethod {
 };
 
 /* grpc-server.c */
+/* Asks for a flush of the connection's pending output from the loop. */
+void grpc_conn_schedule_flush(GrpcConn *c);
+
+/* grpc-calls.c */
+/* Registers the callbacks that turn frames into calls. */
+void grpc_session_callbacks_set(nghttp2_session_callbacks *cb);
+/* Unlinks the call from its connection and frees it. */
+void grpc_stream_free(GrpcStream *s);
 /* Submits the response HEADERS (with a data provider) if not done yet. */
 int grpc_stream_begin(GrpcStream *s);
 /* Appends one length-prefixed message; submits the response headers first. */
