@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target for the gRPC adapter's decode path: the 5-byte gRPC frame
  * (grpc_frame_unpack), then the protobuf-c decoder for every request message
- * berthd accepts, exactly as grpc-server.c calls them. Whatever decodes must
+ * berthd accepts, exactly as grpc-calls.c calls them. Whatever decodes must
  * re-encode to bytes that decode to the same encoding again; the grpc-timeout
  * parser and the grpc-message encoder see the same bytes as strings. */
 #include "api/grpc-internal.h"
