@@ -3,7 +3,14 @@
  * (validation, field paths, round trip), the capability set arithmetic and
  * the seccomp filter build (drivers/shim/shim-security.c). The policy as
  * enforced in a real container is tested by tests/integration/harden-*.sh. */
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/syscall.h>
 
 #include "drivers/shim/shim-security.h"
 #include "lib/spec.h"
@@ -155,11 +162,150 @@ static void test_seccomp(void)
         tap_ok(admin > 0 && admin < def - 20, "SYS_ADMIN + SYS_PTRACE relax it (%d rules)", admin);
 }
 
+/* Runs a classic BPF seccomp program as the kernel would, over the subset
+ * libseccomp emits; counts the instructions it took. UINT32_MAX on an
+ * instruction this runner does not know. */
+static uint32_t bpf_run(const struct sock_filter *p, size_t n, const struct seccomp_data *d, unsigned *steps)
+{
+        uint32_t a = 0, x = 0, mem[BPF_MEMWORDS] = {};
+
+        *steps = 0;
+        for (size_t pc = 0; pc < n; pc++) {
+                const struct sock_filter *i = &p[pc];
+                uint32_t src = BPF_SRC(i->code) == BPF_X ? x : i->k;
+
+                (*steps)++;
+                switch (i->code) {
+                case BPF_LD | BPF_W | BPF_ABS:
+                        if (i->k + 4 > sizeof(*d))
+                                return UINT32_MAX;
+                        memcpy(&a, (const char *)d + i->k, 4);
+                        continue;
+                case BPF_LD | BPF_MEM:
+                        a = mem[i->k % BPF_MEMWORDS];
+                        continue;
+                case BPF_LDX | BPF_MEM:
+                        x = mem[i->k % BPF_MEMWORDS];
+                        continue;
+                case BPF_ST:
+                        mem[i->k % BPF_MEMWORDS] = a;
+                        continue;
+                case BPF_STX:
+                        mem[i->k % BPF_MEMWORDS] = x;
+                        continue;
+                case BPF_MISC | BPF_TAX:
+                        x = a;
+                        continue;
+                case BPF_MISC | BPF_TXA:
+                        a = x;
+                        continue;
+                case BPF_RET | BPF_K:
+                        return i->k;
+                case BPF_RET | BPF_A:
+                        return a;
+                case BPF_JMP | BPF_JA:
+                        pc += i->k;
+                        continue;
+                }
+                if (BPF_CLASS(i->code) == BPF_ALU) {
+                        switch (BPF_OP(i->code)) {
+                        case BPF_AND: a &= src; continue;
+                        case BPF_OR: a |= src; continue;
+                        case BPF_ADD: a += src; continue;
+                        case BPF_SUB: a -= src; continue;
+                        case BPF_LSH: a <<= src; continue;
+                        case BPF_RSH: a >>= src; continue;
+                        }
+                        return UINT32_MAX;
+                }
+                if (BPF_CLASS(i->code) == BPF_JMP) {
+                        bool t;
+                        switch (BPF_OP(i->code)) {
+                        case BPF_JEQ: t = a == src; break;
+                        case BPF_JGT: t = a > src; break;
+                        case BPF_JGE: t = a >= src; break;
+                        case BPF_JSET: t = (a & src) != 0; break;
+                        default: return UINT32_MAX;
+                        }
+                        pc += t ? i->jt : i->jf;
+                        continue;
+                }
+                return UINT32_MAX;
+        }
+        return UINT32_MAX; /* fell off the end: the kernel refuses such a program */
+}
+
+/* The default profile as the kernel will run it: what it answers, and how
+ * long its longest lookup is (a tree, not a list: the kernel runs it for
+ * every syscall number at load). */
+static void test_seccomp_program(void)
+{
+        ShimSecurity sec = { .caps = shim_default_caps(), .seccomp = true, .userns_sock = -EBADF,
+                             .seccomp_fd = -EBADF };
+        struct sock_filter prog[BPF_MAXINSNS];
+        struct seccomp_data d = { .arch = AUDIT_ARCH_X86_64 };
+        unsigned steps, longest = 0;
+        bool known = true;
+        ssize_t len;
+        int fd;
+
+        fd = shim_seccomp_memfd(&sec);
+        tap_ok(fd >= 0, "the default filter compiles");
+        if (fd < 0)
+                return;
+        len = read(fd, prog, sizeof(prog));
+        close(fd);
+        size_t n = len > 0 ? (size_t)len / sizeof(prog[0]) : 0;
+        tap_ok(n > 0 && len % (ssize_t)sizeof(prog[0]) == 0, "%zu instructions", n);
+
+        struct {
+                int nr;
+                uint64_t arg0;
+                uint32_t want;
+        } cases[] = {
+                { SYS_read, 0, SECCOMP_RET_ALLOW },
+                { SYS_openat, 0, SECCOMP_RET_ALLOW },
+                { SYS_getpid, 0, SECCOMP_RET_ALLOW },
+                { SYS_clone, SIGCHLD, SECCOMP_RET_ALLOW },
+                { SYS_clone, CLONE_NEWNS | SIGCHLD, SECCOMP_RET_ERRNO | EPERM },
+                { SYS_clone, CLONE_NEWUSER, SECCOMP_RET_ERRNO | EPERM },
+                { SYS_clone3, 0, SECCOMP_RET_ERRNO | ENOSYS },
+                { SYS_mount, 0, SECCOMP_RET_ERRNO | EPERM },
+                { SYS_unshare, 0, SECCOMP_RET_ERRNO | EPERM },
+                { SYS_keyctl, 0, SECCOMP_RET_ERRNO | EPERM },
+                { SYS_ptrace, 0, SECCOMP_RET_ERRNO | EPERM },
+                { SYS_kexec_load, 0, SECCOMP_RET_ERRNO | EPERM },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                d.nr = cases[i].nr;
+                d.args[0] = cases[i].arg0;
+                uint32_t got = bpf_run(prog, n, &d, &steps);
+                tap_ok(got == cases[i].want, "syscall %d (arg0 %#llx): %#x, want %#x", cases[i].nr,
+                       (unsigned long long)cases[i].arg0, got, cases[i].want);
+        }
+        d = (struct seccomp_data){ .arch = AUDIT_ARCH_I386, .nr = 1 };
+        uint32_t got = bpf_run(prog, n, &d, &steps);
+        tap_ok((got & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_KILL_THREAD ||
+                       (got & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_KILL_PROCESS,
+               "an i386 syscall is killed (%#x)", got);
+        for (int nr = 0; nr < 512; nr++) {
+                d = (struct seccomp_data){ .arch = AUDIT_ARCH_X86_64, .nr = nr };
+                if (bpf_run(prog, n, &d, &steps) == UINT32_MAX)
+                        known = false;
+                if (nr != SYS_clone && steps > longest) /* clone: one test per namespace flag */
+                        longest = steps;
+        }
+        tap_ok(known, "every syscall number gets an answer");
+        /* a list of the ~60 refused syscalls takes ~70 steps for the last */
+        tap_ok(longest <= 20, "the longest lookup takes %u instructions (a tree: <= 20)", longest);
+}
+
 int main(void)
 {
         test_names();
         test_spec();
         test_caps();
         test_seccomp();
+        test_seccomp_program();
         return tap_finish();
 }
