@@ -47,6 +47,35 @@ static int cpuset_copy_from_parent(const char *dir)
         return 0;
 }
 
+/* The cpuset parent (its path) whose cgroup.clone_children we set: the
+ * kernel gives each new child its parent's cpus and mems at mkdir, which
+ * saves the create path the copy by hand (two reads and a write per file). */
+static char *cloning_parent;
+
+static size_t parent_len(const char *dir)
+{
+        const char *slash = strrchr(dir, '/');
+        return slash ? (size_t)(slash - dir) : 0;
+}
+
+static bool cpuset_parent_clones(const char *dir)
+{
+        size_t n = parent_len(dir);
+        return cloning_parent && strlen(cloning_parent) == n && strncmp(dir, cloning_parent, n) == 0;
+}
+
+static void cpuset_parent_set_clones(const char *dir)
+{
+        char *up = strndup(dir, parent_len(dir));
+
+        if (up && cg_write(up, "cgroup.clone_children", "1") >= 0) {
+                free(cloning_parent);
+                cloning_parent = up;
+                return;
+        }
+        free(up); /* copied by hand, as before */
+}
+
 /* mkdir -p below <root>/<ctrl>, initialising cpuset levels as they appear.
  * 1 if the last level is new (its files hold the kernel's defaults), 0 if it
  * was there. */
@@ -61,7 +90,12 @@ static int v1_mkdir(const char *root, const char *ctrl, const char *rel)
         /* The common case: the levels above are there (the parent stays
          * made, see remove_parent) and only the last one is new. */
         if (mkdir(p, 0755) >= 0) {
-                int r = streq(ctrl, "cpuset") ? cpuset_copy_from_parent(p) : 0;
+                int r = 0;
+                if (streq(ctrl, "cpuset") && !cpuset_parent_clones(p)) {
+                        r = cpuset_copy_from_parent(p);
+                        if (r >= 0)
+                                cpuset_parent_set_clones(p);
+                }
                 return r < 0 ? r : 1;
         }
         base = strlen(root) + 1 + strlen(ctrl);
@@ -82,6 +116,8 @@ static int v1_mkdir(const char *root, const char *ctrl, const char *rel)
                                 break;
                 }
         }
+        if (streq(ctrl, "cpuset"))
+                cpuset_parent_set_clones(p);
         return made;
 }
 
@@ -269,7 +305,10 @@ static void v1_remove_parent(const char *root, const char *parent)
 
                 if (v1_path(root, v1_controllers[i], parent, NULL, &p) < 0)
                         return;
-                (void)rmdir(p);
+                if (rmdir(p) >= 0 && cloning_parent && streq(cloning_parent, p)) {
+                        free(cloning_parent); /* a parent made again sets it again */
+                        cloning_parent = NULL;
+                }
         }
 }
 

@@ -108,6 +108,19 @@ int main(void)
         CHECK_RC(cgroup_v1_ops.create(R, parent, "t2", &(CgroupLimits){}));
         CHECK(has_in("cpu", "t2", "cpu.cfs_quota_us", "-1"));
         CHECK(has_in("cpu", "t2", "cpu.shares", "1024"));
+        /* After the first child, the kernel copies cpus and mems into new
+         * ones (clone_children on the parent), not the create. */
+        snprintf(p, sizeof(p), "%s/cpuset/cpuset.cpus", R);
+        rootcpus = NULL;
+        if (read_file_at(AT_FDCWD, p, 256, &rootcpus, NULL) >= 0) {
+                rootcpus[strcspn(rootcpus, "\n")] = 0;
+                CHECK(has_in("cpuset", "t2", "cpuset.cpus", rootcpus));
+                free(rootcpus);
+        }
+        snprintf(p, sizeof(p), "%s/cpuset/%s/cgroup.clone_children", R, parent);
+        char *clones = NULL;
+        CHECK(read_file_at(AT_FDCWD, p, 16, &clones, NULL) >= 0 && clones[0] == '1');
+        free(clones);
         CHECK(has_in("pids", "t2", "pids.max", "max"));
         snprintf(p, sizeof(p), "%s/memory/memory.limit_in_bytes", R);
         char *unlimited = NULL; /* what the root reads: no limit */
