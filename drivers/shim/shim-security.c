@@ -327,7 +327,7 @@ static int seccomp_build(uint64_t caps, scmp_filter_ctx *ret, int *ret_rules)
                 return -ENOMEM;
         /* A binary tree of syscall numbers rather than a list: the kernel
          * runs the filter for every syscall number when it loads it (its
-         * action cache), and a lookup in a tree is ~7 compares, not ~60.
+         * action cache), and its longest lookup is 14 instructions, not 60.
          * Loading took 116-143 us here, 43-75 us with the tree. libseccomp
          * before 2.5 lacks the attribute: the list it makes works the same. */
         (void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
