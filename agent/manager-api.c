@@ -99,6 +99,10 @@ int manager_dispatch_handler(sd_event_source *s, void *userdata)
 {
         Manager *m = userdata;
 
+        /* Watchers hear only of what is durable: manager_sync() dispatches
+         * again once the lazy commit is on disk (manager-sync.c). */
+        if (state_unsynced(m->state))
+                return 0;
         m->dispatching++;
         /* Watches added by a callback are put at the head and handled in the next pass. */
         for (ApiWatch *x = m->watches; x; x = x->next) {

@@ -294,7 +294,7 @@ static int on_notify(sd_event_source *s, int fd, uint32_t revents, void *userdat
         st->vm_accelerator = run.vm_accelerator;
         st->vm_backend = run.vm_backend;
         st->started_at = run.started_at ?: now_usec(CLOCK_REALTIME);
-        manager_persist_emit(w, "started", NULL);
+        manager_persist_emit_lazy(w, "started", NULL); /* manager-sync.c */
         CRASH_POINT("start.after-running");
         manager_sched_running(w);
         manager_warm_after_start(w->manager);

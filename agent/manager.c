@@ -148,12 +148,12 @@ int manager_persist(MWorkload *w)
         return r;
 }
 
-int manager_persist_emit(MWorkload *w, const char *type, const char *message)
+static int persist_emit(MWorkload *w, const char *type, const char *message, bool lazy)
 {
         Manager *m = w->manager;
         int r;
 
-        r = state_begin(m->state);
+        r = lazy ? state_begin_lazy(m->state) : state_begin(m->state);
         if (r < 0)
                 return log_error_errno(r, "cannot begin a state transaction: %m");
         r = manager_persist(w);
@@ -163,6 +163,20 @@ int manager_persist_emit(MWorkload *w, const char *type, const char *message)
                 r = state_commit(m->state);
         if (r < 0)
                 state_rollback(m->state);
+        return r;
+}
+
+int manager_persist_emit(MWorkload *w, const char *type, const char *message)
+{
+        return persist_emit(w, type, message, false);
+}
+
+int manager_persist_emit_lazy(MWorkload *w, const char *type, const char *message)
+{
+        int r = persist_emit(w, type, message, true);
+
+        if (state_unsynced(w->manager->state))
+                manager_sync_arm(w->manager);
         return r;
 }
 
@@ -589,6 +603,7 @@ Manager *manager_free(Manager *m)
 {
         if (!m)
                 return NULL;
+        manager_sync_free(m);
         manager_watches_free_all(m);
         for (size_t i = 0; i < m->n_workloads; i++)
                 mworkload_free(m->workloads[i]); /* closes pidfds only: runs keep going */

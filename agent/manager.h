@@ -99,6 +99,7 @@ struct Manager {
 
         sd_event_source *remove_source;   /* defer: finishes removals */
         sd_event_source *warm_source;     /* manager-warm.c: idle-priority timer for the drivers' warm() */
+        sd_event_source *sync_source;     /* manager-sync.c: the deadline of lazy commits */
 
         usec_t started_at;
         bool ready;
@@ -135,6 +136,15 @@ int manager_emit(Manager *m, const char *type, const char *workload, const char 
 int manager_persist(MWorkload *w);
 /* manager_persist() and manager_emit() in one transaction: one fsync, not two. */
 int manager_persist_emit(MWorkload *w, const char *type, const char *message);
+/* The same for a record that acknowledges nothing, without its own fsync:
+ * durable with the next fsync'd commit, or by manager_sync() within a few
+ * milliseconds (manager-sync.c). */
+int manager_persist_emit_lazy(MWorkload *w, const char *type, const char *message);
+/* Makes lazy commits durable now and lets the watchers have what was held. */
+void manager_sync(Manager *m);
+/* Arms the sync MANAGER_SYNC_DELAY after the first lazy commit not yet synced. */
+void manager_sync_arm(Manager *m);
+void manager_sync_free(Manager *m);
 int manager_workload_create(Manager *m, Spec *spec, MWorkload **ret, BerthError *err);
 /* start false: create-only (POST /v1/workloads?start=false): recorded, booked
  * with the scheduler and prepared, left in state created until a start. */

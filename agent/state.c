@@ -82,6 +82,8 @@ static const char *const migrations[] = {
 struct State {
         sqlite3 *db;
         sqlite3_stmt *stmts[_STMT_MAX];
+        bool lazy_txn; /* inside state_begin_lazy(): synchronous=NORMAL until it ends */
+        bool unsynced; /* a lazy commit may not be on disk yet (state_sync()) */
 };
 
 static inline void sqlite3_closep(sqlite3 **db)
@@ -193,6 +195,23 @@ static int state_migrate(State *s)
         return state_commit(s);
 }
 
+/* SQLite's checkpoint threshold (sqlite3_wal_autocheckpoint()'s default),
+ * which setting our own hook replaces. */
+#define STATE_WAL_CHECKPOINT_FRAMES 1000
+
+/* Called after every commit that wrote to the WAL, once COMMIT has done its
+ * fsync if synchronous=FULL: then every frame before it is on disk too, the
+ * lazy ones included, because one fdatasync covers the whole file. */
+static int on_wal_commit(void *userdata, sqlite3 *db, const char *name, int n_frames)
+{
+        State *s = userdata;
+
+        s->unsynced = s->lazy_txn;
+        if (n_frames >= STATE_WAL_CHECKPOINT_FRAMES)
+                (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        return SQLITE_OK;
+}
+
 int state_open(const char *path, State **ret)
 {
         _cleanup_(state_freep) State *s = NULL;
@@ -224,6 +243,8 @@ int state_open(const char *path, State **ret)
         r = state_migrate(s);
         if (r < 0)
                 return log_error_errno(r, "state: migrating %s failed: %m", path);
+        /* After the migration: it runs before anyone can read the state. */
+        sqlite3_wal_hook(s->db, on_wal_commit, s);
 
         for (int i = 0; i < _STMT_MAX; i++) {
                 rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL);
@@ -251,15 +272,67 @@ int state_begin(State *s)
         return state_exec(s, "BEGIN IMMEDIATE");
 }
 
+/* SQLite refuses to change the safety level inside a transaction, so a lazy
+ * transaction sets it before BEGIN and puts it back once it has ended. */
+static void lazy_txn_end(State *s)
+{
+        if (!s->lazy_txn || !sqlite3_get_autocommit(s->db))
+                return;
+        s->lazy_txn = false;
+        if (state_exec(s, "PRAGMA synchronous = FULL") < 0)
+                log_error("state: cannot restore synchronous=FULL: %s", sqlite3_errmsg(s->db));
+}
+
+int state_begin_lazy(State *s)
+{
+        int r;
+
+        r = state_exec(s, "PRAGMA synchronous = NORMAL");
+        if (r < 0)
+                return r;
+        s->lazy_txn = true;
+        r = state_begin(s);
+        if (r < 0)
+                lazy_txn_end(s);
+        return r;
+}
+
 int state_commit(State *s)
 {
-        return state_exec(s, "COMMIT");
+        int r = state_exec(s, "COMMIT");
+        lazy_txn_end(s);
+        return r;
 }
 
 void state_rollback(State *s)
 {
         if (!sqlite3_get_autocommit(s->db))
                 (void)state_exec(s, "ROLLBACK");
+        lazy_txn_end(s);
+}
+
+bool state_unsynced(State *s)
+{
+        return s->unsynced;
+}
+
+int state_sync(State *s)
+{
+        sqlite3_file *wal = NULL;
+        int rc;
+
+        if (!s->unsynced)
+                return 0;
+        /* The WAL's own file object: its xSync is the fdatasync a FULL
+         * commit would have made. */
+        rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+        if (rc != SQLITE_OK || !wal || !wal->pMethods)
+                return -EIO;
+        rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+        /* Cleared on failure too: Linux forgets a failed writeback once it
+         * has reported it, so a retry would report success for lost data. */
+        s->unsynced = false;
+        return rc == SQLITE_OK ? 0 : sqlite_to_errno(rc) ?: -EIO;
 }
 
 /* Resets a cached statement when the caller is done with it. */

@@ -45,6 +45,20 @@ int state_schema_version(State *s, int *ret);
 int state_begin(State *s);
 int state_commit(State *s);
 void state_rollback(State *s);
+/* A transaction whose COMMIT is not fsync'd (synchronous=NORMAL), for a
+ * record that acknowledges nothing to anyone: it is on disk once a later
+ * commit has been fsync'd, or after state_sync(). Until then
+ * state_unsynced() is true. After a crash of berthd alone it is there (the
+ * kernel holds the write); after a power loss it may be missing, never
+ * half-there (WAL frames are checksummed). Ended by state_commit() or
+ * state_rollback(), as BEGIN is. */
+int state_begin_lazy(State *s);
+bool state_unsynced(State *s);
+/* Makes every lazy commit durable (one fdatasync of the WAL); 0 at once
+ * if there is none. state_unsynced() is false afterwards even when the
+ * fsync failed (an error the caller reports): the kernel does not keep a
+ * failed write for a retry. */
+int state_sync(State *s);
 
 int state_workload_insert(State *s, const StateWorkload *w);  /* -EEXIST if the name exists */
 int state_workload_update(State *s, const StateWorkload *w);  /* -ENOENT if missing */

@@ -60,6 +60,18 @@ ctl wait live2 >/dev/null
 check "HTTP follow=1 streams live events" wait_for 10 grep -q '"live2"' "$IT_TMP/follow2.out"
 kill "$cpid" 2>/dev/null
 wait "$cpid" 2>/dev/null
+# A run's "started" is committed without an fsync of its own and held from
+# watchers until it is durable (agent/manager-sync.c): with nothing else
+# written after it, the sync timer must still let it through.
+CTL_TIMEOUT=20 ctl events -f --since "$(api_json GET /v1/events | jq -s '.[-1].id')" >"$IT_TMP/follow3.out" 2>&1 &
+fpid=$!
+sleep 0.5
+check "run -d held (runs on)" run_d held -- /bin/sleep 1000
+check "events -f shows held's start while nothing else is written" \
+        wait_for 5 grep -qE 'started.*held|held.*started' "$IT_TMP/follow3.out"
+kill "$fpid" 2>/dev/null
+wait "$fpid" 2>/dev/null
+check "rm -f held" ctl rm -f held
 
 # node
 check "berthctl node" ctl node

@@ -307,6 +307,160 @@ static void test_event_caller(const char *path)
         state_workload_array_free(ws, n);
 }
 
+/* ---- lazy commits: a VFS over the default one that counts xSync ---- */
+
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs count_vfs;
+/* The unix VFS has a method table per locking style (the database's, the
+ * WAL's): each gets a copy whose xSync counts. */
+static struct {
+        const sqlite3_io_methods *real;
+        sqlite3_io_methods wrapped;
+} methods[4];
+static unsigned n_syncs;
+
+static int count_sync(sqlite3_file *f, int flags)
+{
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++)
+                if (f->pMethods == &methods[i].wrapped) {
+                        n_syncs++;
+                        return methods[i].real->xSync(f, flags);
+                }
+        return SQLITE_IOERR_FSYNC;
+}
+
+static int count_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags, int *out_flags)
+{
+        int rc = real_vfs->xOpen(real_vfs, name, f, flags, out_flags);
+
+        if (rc != SQLITE_OK || !f->pMethods)
+                return rc;
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+                if (!methods[i].real) {
+                        methods[i].real = f->pMethods;
+                        methods[i].wrapped = *f->pMethods;
+                        methods[i].wrapped.xSync = count_sync;
+                }
+                if (methods[i].real == f->pMethods) {
+                        f->pMethods = &methods[i].wrapped;
+                        return rc;
+                }
+        }
+        return rc; /* more styles than slots: not counted, and the test fails */
+}
+
+#define FORWARD(fn, ...) real_vfs->fn(real_vfs, __VA_ARGS__)
+static int count_delete(sqlite3_vfs *v, const char *n, int d) { return FORWARD(xDelete, n, d); }
+static int count_access(sqlite3_vfs *v, const char *n, int f, int *o) { return FORWARD(xAccess, n, f, o); }
+static int count_fullpath(sqlite3_vfs *v, const char *n, int l, char *o) { return FORWARD(xFullPathname, n, l, o); }
+static int count_random(sqlite3_vfs *v, int n, char *o) { return FORWARD(xRandomness, n, o); }
+static int count_sleep(sqlite3_vfs *v, int us) { return FORWARD(xSleep, us); }
+static int count_time(sqlite3_vfs *v, double *o) { return FORWARD(xCurrentTime, o); }
+static int count_error(sqlite3_vfs *v, int n, char *o) { return FORWARD(xGetLastError, n, o); }
+static int count_time64(sqlite3_vfs *v, sqlite3_int64 *o) { return FORWARD(xCurrentTimeInt64, o); }
+
+static bool count_vfs_register(void)
+{
+        real_vfs = sqlite3_vfs_find(NULL);
+        if (!real_vfs)
+                return false;
+        count_vfs = (sqlite3_vfs){
+                .iVersion = 2,
+                .szOsFile = real_vfs->szOsFile,
+                .mxPathname = real_vfs->mxPathname,
+                .zName = "berth-test-count",
+                .xOpen = count_open,
+                .xDelete = count_delete,
+                .xAccess = count_access,
+                .xFullPathname = count_fullpath,
+                .xRandomness = count_random,
+                .xSleep = count_sleep,
+                .xCurrentTime = count_time,
+                .xGetLastError = count_error,
+                .xCurrentTimeInt64 = count_time64,
+        };
+        return sqlite3_vfs_register(&count_vfs, 1) == SQLITE_OK;
+}
+
+static void test_lazy_commit(const char *path)
+{
+        _cleanup_(state_freep) State *s = NULL;
+        StateWorkload w = {
+                .name = (char *)"job",
+                .spec_json = (char *)"{}",
+                .status = { .state = WORKLOAD_CREATED },
+        };
+        StateWorkload *a = NULL;
+        size_t n = 0;
+        uint64_t id;
+
+        CHECK(count_vfs_register());
+        CHECK(state_open(path, &s) == 0);
+        if (!s)
+                goto out;
+        n_syncs = 0;
+        CHECK(state_workload_insert(s, &w) == 0); /* autocommit, FULL */
+        CHECK(n_syncs >= 1);
+        CHECK(!state_unsynced(s));
+
+        /* The start record: no fsync of its own, the safety level back. */
+        n_syncs = 0;
+        w.status.state = WORKLOAD_RUNNING;
+        CHECK(state_begin_lazy(s) == 0);
+        CHECK(state_workload_update(s, &w) == 0);
+        CHECK(state_event_append(s, 1, "started", "job", NULL, &id) == 0);
+        CHECK(state_commit(s) == 0);
+        CHECK(n_syncs == 0);
+        CHECK(state_unsynced(s));
+        CHECK(pragma_int(s, "PRAGMA synchronous") == 2);
+        /* state_sync: one fsync, then nothing left to do. */
+        CHECK(state_sync(s) == 0);
+        CHECK(n_syncs == 1);
+        CHECK(!state_unsynced(s));
+        CHECK(state_sync(s) == 0);
+        CHECK(n_syncs == 1);
+
+        /* A later FULL commit covers the lazy one. */
+        CHECK(state_begin_lazy(s) == 0);
+        CHECK(state_event_append(s, 2, "started", "job", NULL, &id) == 0);
+        CHECK(state_commit(s) == 0);
+        CHECK(state_unsynced(s));
+        n_syncs = 0;
+        w.status.state = WORKLOAD_EXITED;
+        CHECK(state_begin(s) == 0);
+        CHECK(state_workload_update(s, &w) == 0);
+        CHECK(state_commit(s) == 0);
+        CHECK(n_syncs >= 1);
+        CHECK(!state_unsynced(s));
+
+        /* A lazy transaction rolled back leaves FULL and nothing unsynced. */
+        CHECK(state_begin_lazy(s) == 0);
+        CHECK(pragma_int(s, "PRAGMA synchronous") == 1); /* NORMAL */
+        CHECK(state_workload_delete(s, "job") == 0);
+        state_rollback(s);
+        CHECK(pragma_int(s, "PRAGMA synchronous") == 2);
+        CHECK(!state_unsynced(s));
+        n_syncs = 0;
+        w.status.state = WORKLOAD_CREATED;
+        CHECK(state_workload_update(s, &w) == 0);
+        CHECK(n_syncs >= 1);
+
+        /* What a lazy commit wrote is read back after a reopen. */
+        w.status.state = WORKLOAD_RUNNING;
+        CHECK(state_begin_lazy(s) == 0);
+        CHECK(state_workload_update(s, &w) == 0);
+        CHECK(state_commit(s) == 0);
+        s = state_free(s);
+        CHECK(state_open(path, &s) == 0);
+        if (s && state_workload_load_all(s, &a, &n) == 0) {
+                CHECK(n == 1 && a[0].status.state == WORKLOAD_RUNNING);
+                state_workload_array_free(a, n);
+        }
+out:
+        s = state_free(s);
+        sqlite3_vfs_unregister(&count_vfs);
+}
+
 int main(void)
 {
         char path[256];
@@ -326,6 +480,9 @@ int main(void)
 
         snprintf(path, sizeof(path), "%s/newer.db", dir);
         test_newer_schema_refused(path);
+
+        snprintf(path, sizeof(path), "%s/lazy.db", dir);
+        test_lazy_commit(path);
 
         (void)rm_rf_at(AT_FDCWD, dir);
         if (failures) {
