@@ -457,6 +457,7 @@ int main(int argc, char *argv[])
         (void)log_writer_flush(w);
 
         DriverExit e = { .finished_at = now_usec(CLOCK_REALTIME) };
+        char reserve[SHIM_EXIT_RESERVE_NAME_MAX];
         if (si.si_code == CLD_EXITED) {
                 e.exit_code = si.si_status & 0xff;
                 snprintf(e.reason, sizeof(e.reason), "%s", e.exit_code == 0 ? "Completed" : "Error");
@@ -476,9 +477,11 @@ int main(int argc, char *argv[])
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;
         }
-        /* berthd records the exit from here on; our own exit and mntns's
-         * teardown run beside its commit. */
+        (void)shim_exit_reserve_detach(dirfd, reserve);
+        /* berthd records the exit from here on; our own exit, the reserve's
+         * deletion and mntns's teardown run beside its commit. */
         if (watch_fd >= 0)
                 (void)write_all(watch_fd, SHIM_EXIT_LINE, strlen(SHIM_EXIT_LINE));
+        shim_exit_reserve_release(dirfd, reserve);
         return 0;
 }

@@ -731,6 +731,7 @@ int shim_libvirt_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupO
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;
         }
+        shim_exit_reserve_release(dirfd, SHIM_EXIT_RESERVE_FILE);
         /* the reaper thread may still wait for a QEMU that is not our child: exit, do not free lv */
         return 0;
 }

@@ -49,7 +49,21 @@ int shim_exit_write(int dirfd, const DriverExit *e, bool durable)
                 }
                 r = driver_exit_write(dirfd, e, durable);
         }
-        if (r >= 0)
-                (void)unlinkat(dirfd, SHIM_EXIT_RESERVE_FILE, 0);
         return r;
+}
+
+int shim_exit_reserve_detach(int dirfd, char ret[static SHIM_EXIT_RESERVE_NAME_MAX])
+{
+        snprintf(ret, SHIM_EXIT_RESERVE_NAME_MAX, "%s.%d", SHIM_EXIT_RESERVE_FILE, (int)getpid());
+        if (renameat(dirfd, SHIM_EXIT_RESERVE_FILE, dirfd, ret) < 0) {
+                ret[0] = '\0';
+                return -errno;
+        }
+        return 0;
+}
+
+void shim_exit_reserve_release(int dirfd, const char *name)
+{
+        if (name && name[0])
+                (void)unlinkat(dirfd, name, 0);
 }

@@ -802,5 +802,6 @@ int shim_vm_run(int dirfd, const ShimConfig *c, LogWriter *w, const CgroupOps *c
                 log_error_errno(r, "Cannot write exit.json: %m");
                 return 1;
         }
+        shim_exit_reserve_release(dirfd, SHIM_EXIT_RESERVE_FILE);
         return 0;
 }

@@ -14,11 +14,11 @@ source "$(dirname "$0")/lib.sh"
 command -v strace >/dev/null || skip "strace is missing (deploy/install-deps.sh)"
 
 # trace_syncs NAME OUT: strace the shim of NAME (its fsync, fdatasync,
-# renameat and write calls) into OUT in the background, until the shim
+# renameat, unlinkat and write calls) into OUT in the background, until the shim
 # exits; sets SHIM and TRACER. traced PID: the shim shows a tracer.
 trace_syncs() {
         SHIM=$(jq -r .shimPid "${D_ROOT[a]}/workloads/$1/state.json")
-        strace -qq -s 64 -e trace=fsync,fdatasync,renameat,write -o "$2" -p "$SHIM" &
+        strace -qq -s 64 -e trace=fsync,fdatasync,renameat,unlinkat,write -o "$2" -p "$SHIM" &
         TRACER=$!
 }
 traced() { [[ $(awk '/^TracerPid:/ { print $2 }' "/proc/$1/status") != 0 ]]; }
@@ -43,6 +43,13 @@ check_eq "berthd held the pipe: the shim wrote exit.json without fsync" "0" "$(s
 ren=$(line_of "$IT_TMP/watched.strace" 'renameat\(.*"exit\.json"')
 said=$(line_of "$IT_TMP/watched.strace" 'write\(.*exited.*true')
 check "the shim said exited on the report pipe after exit.json's rename ($ren < $said)" test "$ren" -gt 0 -a "$said" -gt "$ren"
+# The disk-full reserve is renamed to the shim's own name before the line
+# and deleted after it (drivers/shim/shim-reserve.h).
+detach=$(line_of "$IT_TMP/watched.strace" 'renameat\(.*"exit\.reserve", .*"exit\.reserve\.[0-9]+"')
+drop=$(line_of "$IT_TMP/watched.strace" 'unlinkat\(.*"exit\.reserve\.[0-9]+"')
+check "the reserve was renamed after exit.json and deleted after the line ($ren < $detach < $said < $drop)" \
+        test "$detach" -gt "$ren" -a "$said" -gt "$detach" -a "$drop" -gt "$said"
+check_eq "no reserve left" "" "$(ls "${D_ROOT[a]}/workloads/watched" | grep -F exit.reserve)"
 check "berthd recorded the exit from that line" grep -q "workload=watched: the shim reported the exit before its own" "${D_LOG[a]}"
 check_eq "exit.json is there all the same" "3" "$(jq -r .exitCode "${D_ROOT[a]}/workloads/watched/exit.json")"
 check_eq "berthd recorded exit code 3" "3" "$(status_of watched .status.exitCode)"
